@@ -1,0 +1,91 @@
+/**
+ * What happens to every HTTP request on the public port before the Connect
+ * router sees it: a request id, CORS, and the few plain-HTTP routes.
+ */
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
+import type { Registry } from "prom-client";
+import { type CorsPolicy, isPreflight, preflightHeaders, responseHeaders } from "./cors.ts";
+import { requestIdKey } from "./context.ts";
+import type { RequestHandler } from "./listener.ts";
+import { requestIdFrom } from "./request_id.ts";
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** A plain-HTTP route; answers true when it handled the request. */
+export type PlainRoute = (req: NodeRequest, res: NodeResponse) => boolean | Promise<boolean>;
+
+export interface RequestHandlerOptions {
+  cors: CorsPolicy;
+  routes: (router: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  metrics: { registry: Registry; bearerToken?: string };
+  plainRoutes?: PlainRoute[];
+  /** Aborted last, when the process is about to exit; ends every call. */
+  shutdownSignal: AbortSignal;
+}
+
+const requestIds = new WeakMap<NodeRequest, string>();
+
+export function createRequestHandler(options: RequestHandlerOptions): RequestHandler {
+  const connect = connectNodeAdapter({
+    routes: options.routes,
+    interceptors: options.interceptors,
+    shutdownSignal: options.shutdownSignal,
+    contextValues: (req) =>
+      createContextValues().set(requestIdKey, requestIds.get(req) ?? crypto.randomUUID()),
+  });
+  const plainRoutes = [metricsRoute(options.metrics), ...(options.plainRoutes ?? [])];
+
+  return async (req, res) => {
+    const requestId = requestIdFrom(req.headers["x-request-id"]);
+    requestIds.set(req, requestId);
+    res.setHeader("x-request-id", requestId);
+
+    const origin = typeof req.headers.origin === "string" ? req.headers.origin : undefined;
+    if (isPreflight(req.method, req.headers)) {
+      // A refused origin gets an answer without grant headers; the browser
+      // then blocks the real request.
+      res.writeHead(204, preflightHeaders(options.cors, origin) ?? {});
+      res.end();
+      return;
+    }
+    for (const [name, value] of Object.entries(responseHeaders(options.cors, origin))) {
+      res.setHeader(name, value);
+    }
+
+    for (const route of plainRoutes) {
+      if (await route(req, res)) return;
+    }
+    connect(req, res);
+  };
+}
+
+function metricsRoute(metrics: RequestHandlerOptions["metrics"]): PlainRoute {
+  return async (req, res) => {
+    if (req.url !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) return false;
+    if (metrics.bearerToken && !bearerMatches(req.headers.authorization, metrics.bearerToken)) {
+      res.writeHead(401, { "content-type": "text/plain; charset=utf-8", "www-authenticate": "Bearer" });
+      res.end("metrics need a bearer token\n");
+      return true;
+    }
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { "content-type": metrics.registry.contentType });
+    if (req.method === "HEAD") res.end();
+    else res.end(body);
+    return true;
+  };
+}
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte. */
+function bearerMatches(header: string | undefined, expected: string): boolean {
+  const given = new TextEncoder().encode(header ?? "");
+  const wanted = new TextEncoder().encode(`Bearer ${expected}`);
+  let diff = given.length ^ wanted.length;
+  for (let i = 0; i < wanted.length; i++) diff |= (given[i] ?? 0) ^ wanted[i];
+  return diff === 0;
+}

@@ -1,0 +1,88 @@
+/**
+ * otterscale-server: the hub. Parses configuration, wires the parts together
+ * and handles signals; everything else lives in the modules it imports.
+ */
+import { ConfigError } from "../shared/config/mod.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
+import { VERSION } from "../shared/version.ts";
+import { startOidcVerifier } from "./auth/oidc_verifier.ts";
+import { loadServerConfig, type ServerConfig } from "./config.ts";
+import { HealthState, ServingStatus } from "./http/health.ts";
+import { startHub } from "./hub.ts";
+
+/** Services that need a verified user; they cannot serve while the issuer is unknown. */
+const authenticatedServices = [
+  "otterscale.fleet.v1.FleetService",
+  "otterscale.resource.v1.ResourceService",
+  "otterscale.runtime.v1.RuntimeService",
+];
+
+async function main(args: string[]): Promise<number> {
+  const config = loadConfigOrExit(args);
+  if (typeof config === "number") return config;
+  const log = createLogger(config.logLevel, { program: "otterscale-server" });
+  log.info("starting", { version: VERSION });
+
+  const verifier = startOidcVerifier({
+    issuerUrl: config.keycloak.realmUrl.href.replace(/\/$/, ""),
+    clientId: config.keycloak.clientId,
+    log: (level, msg, fields) => log[level](msg, { component: "oidc", ...fields }),
+  });
+  const health = new HealthState([...authenticatedServices], ServingStatus.NOT_SERVING);
+  const followIssuer = (ready: boolean, detail: string) => {
+    const status = ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    for (const service of ["", ...authenticatedServices]) health.set(service, status);
+    if (ready) log.info("identity provider ready");
+    else log.warn("identity provider not reachable yet; authenticated calls are refused", { detail });
+  };
+  verifier.onChange(({ ready, detail }) => followIssuer(ready, detail));
+  followIssuer(verifier.readiness().ready, verifier.readiness().detail);
+
+  const hub = await startHub({
+    address: config.address,
+    allowedOrigins: config.allowedOrigins,
+    verifier,
+    health,
+    log,
+    metricsToken: config.metricsToken || undefined,
+  });
+
+  await untilSignal(log);
+  await hub.shutdown(config.shutdownTimeoutMs);
+  await verifier.close();
+  return 0;
+}
+
+function loadConfigOrExit(args: string[]): ServerConfig | number {
+  try {
+    const result = loadServerConfig(args);
+    if (result.kind !== "config") {
+      console.log(result.text);
+      return 0;
+    }
+    for (const warning of result.warnings) console.error(`warning: ${warning}`);
+    return result.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    console.error("Run with --help to see every setting.");
+    return 2;
+  }
+}
+
+function untilSignal(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: Deno.Signal) => () => {
+      log.info("signal received", { signal });
+      Deno.removeSignalListener("SIGTERM", onTerm);
+      Deno.removeSignalListener("SIGINT", onInt);
+      resolve();
+    };
+    const onTerm = onSignal("SIGTERM");
+    const onInt = onSignal("SIGINT");
+    Deno.addSignalListener("SIGTERM", onTerm);
+    Deno.addSignalListener("SIGINT", onInt);
+  });
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
