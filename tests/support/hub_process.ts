@@ -1,0 +1,39 @@
+/**
+ * Starts the real hub program the way users do (`deno task server`, with its
+ * production permission flags) and finds the port it bound.
+ */
+import { join } from "node:path";
+import { type RunningProcess, spawnProcess } from "./process.ts";
+import { repoRoot, taskArgv } from "./repo.ts";
+
+export interface HubProcess extends RunningProcess {
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  port: number;
+}
+
+export interface HubProcessOptions {
+  issuerUrl: string;
+  allowedOrigins?: string;
+  extraArgs?: string[];
+}
+
+export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
+  // The CA dir must be inside what the server task may read and write.
+  const caDir = join(".otterscale", "test", crypto.randomUUID(), "ca");
+  const args = [
+    "--address=127.0.0.1:0",
+    "--tunnel-address=127.0.0.1:0",
+    `--tunnel-ca-dir=${caDir}`,
+    `--allowed-origins=${options.allowedOrigins ?? "http://allowed.example"}`,
+    `--keycloak-realm-url=${options.issuerUrl}`,
+    "--external-url=http://127.0.0.1:8299",
+    "--external-tunnel-url=https://127.0.0.1:8300",
+    ...(options.extraArgs ?? []),
+  ];
+  const process = spawnProcess([...taskArgv("server"), ...args], { cwd: repoRoot });
+  const line = await process.waitForLine((l) => l.includes('"msg":"hub listening"'), 30_000);
+  const address: string = JSON.parse(line).address;
+  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  return Object.assign(process, { url: `http://127.0.0.1:${port}`, port });
+}
