@@ -104,9 +104,12 @@ function createHttp1Server(handler: RequestHandler): http.Server {
 function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
   socket.once("data", (first: Uint8Array) => {
     socket.pause();
-    socket.unshift(first);
     const isHttp2 = new TextDecoder().decode(first.subarray(0, http2Preface.length)) === http2Preface;
     (isHttp2 ? h2 : h1).emit("connection", socket as Duplex);
+    // Replayed as an event rather than unshifted: Deno's HTTP servers can see
+    // bytes that arrive later before an unshifted chunk, which split a request
+    // whose body came in a second packet (measured: 400 Bad Request).
+    socket.emit("data", first);
     socket.resume();
   });
   socket.once("error", () => socket.destroy());

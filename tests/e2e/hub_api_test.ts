@@ -219,6 +219,23 @@ Deno.test("hub API surface with real clients", async (t) => {
       assert.match(actual.headers.get("access-control-expose-headers")?.toLowerCase() ?? "", /grpc-status/);
     });
 
+    await t.step("a request whose body arrives in a later packet is read whole", async () => {
+      // connect-node sends headers and the chunked body in separate writes;
+      // the one-port router once let the second packet overtake the first.
+      for (let i = 0; i < 50; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: hub.port });
+        conn.setNoDelay(true);
+        const head = `POST /otterscale.fleet.v1.FleetService/ListClusters HTTP/1.1\r\nhost: hub\r\n` +
+          `authorization: Bearer ${token}\r\ncontent-type: application/json\r\n` +
+          `transfer-encoding: chunked\r\nconnection: close\r\n\r\n`;
+        // Two writes back to back, two TCP segments (no Nagle), as the client does.
+        await conn.write(new TextEncoder().encode(head));
+        await conn.write(new TextEncoder().encode("2\r\n{}\r\n0\r\n\r\n"));
+        const reply = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+        assert.match(reply, /^HTTP\/1\.1 200 /, reply);
+      }
+    });
+
     await t.step("every response carries a request id, the caller's when sane", async () => {
       const given = await fetch(`${hub.url}/metrics`, { headers: { "x-request-id": "trace-42" } });
       await given.body?.cancel();
@@ -235,7 +252,7 @@ Deno.test("hub API surface with real clients", async (t) => {
 Deno.test("the hub starts while the issuer is unreachable, and health says so until it is back", async () => {
   const port = unusedPort();
   const realmUrl = `http://127.0.0.1:${port}/realms/test`;
-  const hub = await startHubProcess({ issuerUrl: realmUrl });
+  const hub = await startHubProcess({ issuerUrl: realmUrl, waitForIssuer: false });
   const probe = await grpcHealthProbe();
   const check = async () =>
     (await new Deno.Command(probe, { args: [`-addr=127.0.0.1:${hub.port}`] }).output()).code;

@@ -14,6 +14,8 @@ export interface HubProcess extends RunningProcess {
 
 export interface HubProcessOptions {
   issuerUrl: string;
+  /** Wait until the hub has reached the issuer (default true). */
+  waitForIssuer?: boolean;
   allowedOrigins?: string;
   extraArgs?: string[];
 }
@@ -35,5 +37,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const line = await process.waitForLine((l) => l.includes('"msg":"hub listening"'), 30_000);
   const address: string = JSON.parse(line).address;
   const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  if (options.waitForIssuer ?? true) {
+    await process.waitForLine((l) => l.includes('"msg":"identity provider ready"'), 30_000);
+  }
   return Object.assign(process, { url: `http://127.0.0.1:${port}`, port });
 }
