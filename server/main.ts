@@ -6,6 +6,7 @@ import { ConfigError } from "../shared/config/mod.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { startOidcVerifier } from "./auth/oidc_verifier.ts";
+import { cacheVerifiedTokens } from "./auth/verified_token_cache.ts";
 import { loadServerConfig, type ServerConfig } from "./config.ts";
 import { HealthState, ServingStatus } from "./http/health.ts";
 import { startHub } from "./hub.ts";
@@ -41,7 +42,7 @@ async function main(args: string[]): Promise<number> {
   const hub = await startHub({
     address: config.address,
     allowedOrigins: config.allowedOrigins,
-    verifier,
+    verifier: cacheVerifiedTokens(verifier),
     health,
     log,
     metricsToken: config.metricsToken || undefined,

@@ -4,12 +4,10 @@
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerToken } from "../auth/bearer.ts";
-import type { Identity } from "../auth/identity.ts";
+import type { TokenVerifier } from "../auth/verified_token_cache.ts";
 import { identityKey } from "./context.ts";
 
-export interface TokenVerifier {
-  verify(token: string): Promise<Identity>;
-}
+export type { TokenVerifier };
 
 /**
  * Calls that must work without a user: agents enrol before they have any
