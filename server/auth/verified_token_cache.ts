@@ -23,7 +23,10 @@ interface Entry {
   expiresAt: number;
 }
 
-export function cacheVerifiedTokens(verifier: TokenVerifier, options: VerifiedTokenCacheOptions = {}): TokenVerifier {
+export function cacheVerifiedTokens(
+  verifier: TokenVerifier,
+  options: VerifiedTokenCacheOptions = {},
+): TokenVerifier {
   const maxEntries = options.maxEntries ?? 10_000;
   const maxAgeMs = options.maxAgeMs ?? 60_000;
   const now = options.now ?? Date.now;

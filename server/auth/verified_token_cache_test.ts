@@ -4,7 +4,8 @@ import { cacheVerifiedTokens } from "./verified_token_cache.ts";
 import type { Identity } from "./identity.ts";
 
 function unsignedJwt(claims: Record<string, unknown>): string {
-  const part = (v: unknown) => btoa(JSON.stringify(v)).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
+  const part = (v: unknown) =>
+    btoa(JSON.stringify(v)).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
   return `${part({ alg: "ES256" })}.${part(claims)}.sig`;
 }
 
@@ -13,7 +14,9 @@ function countingVerifier(valid: Set<string>) {
     calls: 0,
     verify(token: string): Promise<Identity> {
       counter.calls++;
-      if (!valid.has(token)) return Promise.reject(new ConnectError("invalid bearer token", Code.Unauthenticated));
+      if (!valid.has(token)) {
+        return Promise.reject(new ConnectError("invalid bearer token", Code.Unauthenticated));
+      }
       return Promise.resolve({ user: "alice", groups: ["system:authenticated"] });
     },
   };
