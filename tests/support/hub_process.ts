@@ -17,14 +17,20 @@ export interface HubProcessOptions {
   /** Wait until the hub has reached the issuer (default true). */
   waitForIssuer?: boolean;
   allowedOrigins?: string;
+  /** Listen here instead of on a free port. */
+  fixedAddress?: string;
+  /** Repository-relative CA directory; a fresh one per hub by default. */
+  caDir?: string;
+  /** Copy the hub's log lines to this process's stderr. */
+  echo?: boolean;
   extraArgs?: string[];
 }
 
 export async function startHubProcess(options: HubProcessOptions): Promise<HubProcess> {
   // The CA dir must be inside what the server task may read and write.
-  const caDir = join(".otterscale", "test", crypto.randomUUID(), "ca");
+  const caDir = options.caDir ?? join(".otterscale", "test", crypto.randomUUID(), "ca");
   const args = [
-    "--address=127.0.0.1:0",
+    `--address=${options.fixedAddress ?? "127.0.0.1:0"}`,
     "--tunnel-address=127.0.0.1:0",
     `--tunnel-ca-dir=${caDir}`,
     `--allowed-origins=${options.allowedOrigins ?? "http://allowed.example"}`,
@@ -33,7 +39,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     "--external-tunnel-url=https://127.0.0.1:8300",
     ...(options.extraArgs ?? []),
   ];
-  const process = spawnProcess([...taskArgv("server"), ...args], { cwd: repoRoot });
+  const process = spawnProcess([...taskArgv("server"), ...args], { cwd: repoRoot, echo: options.echo });
   const line = await process.waitForLine((l) => l.includes('"msg":"hub listening"'), 30_000);
   const address: string = JSON.parse(line).address;
   const port = Number(address.slice(address.lastIndexOf(":") + 1));

@@ -10,10 +10,14 @@ export interface RunningProcess {
   exited: Promise<number>;
 }
 
-export function spawnProcess(
-  argv: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): RunningProcess {
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Also copy every output line to this process's stderr. */
+  echo?: boolean;
+}
+
+export function spawnProcess(argv: string[], options: SpawnOptions = {}): RunningProcess {
   const [command, ...args] = argv;
   const child = new Deno.Command(command, {
     args,
@@ -28,6 +32,7 @@ export function spawnProcess(
   const collect = async (stream: ReadableStream<Uint8Array>) => {
     for await (const line of stream.pipeThrough(new TextDecoderStream()).pipeThrough(new LineSplitter())) {
       lines.push(line);
+      if (options.echo) console.error(line);
       for (const waiter of waiters) waiter(line);
     }
   };
