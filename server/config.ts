@@ -48,6 +48,12 @@ export const SERVER_SCHEMA: ProgramSchema = {
       description: "Directory where the tunnel CA certificate and key persist.",
     },
     {
+      key: "server.tunnel.certificate_lifetime",
+      type: "duration",
+      default: "24h",
+      description: "Lifetime of the client certificates issued to agents; agents renew at two thirds of it.",
+    },
+    {
       key: "server.keycloak.realm_url",
       type: "url",
       required: true,
@@ -99,7 +105,11 @@ export interface ServerConfig {
   readonly address: ListenAddress;
   /** Exact origins; `*` allows any. */
   readonly allowedOrigins: readonly string[];
-  readonly tunnel: { readonly address: ListenAddress; readonly caDir: string };
+  readonly tunnel: {
+    readonly address: ListenAddress;
+    readonly caDir: string;
+    readonly certificateLifetimeMs: number;
+  };
   readonly keycloak: { readonly realmUrl: URL; readonly clientId: string };
   readonly externalUrl: URL;
   readonly externalTunnelUrl: URL;
@@ -123,6 +133,7 @@ function toServerConfig(values: ConfigValues): ServerConfig {
     tunnel: {
       address: values.address("server.tunnel.address"),
       caDir: values.string("server.tunnel.ca_dir"),
+      certificateLifetimeMs: values.durationMs("server.tunnel.certificate_lifetime"),
     },
     keycloak: {
       realmUrl: values.url("server.keycloak.realm_url"),

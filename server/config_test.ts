@@ -36,6 +36,11 @@ Deno.test("server config: flag and env names follow the documented spelling", ()
     ["server.allowed_origins", "allowed-origins", "OTTERSCALE_SERVER_ALLOWED_ORIGINS"],
     ["server.tunnel.address", "tunnel-address", "OTTERSCALE_SERVER_TUNNEL_ADDRESS"],
     ["server.tunnel.ca_dir", "tunnel-ca-dir", "OTTERSCALE_SERVER_TUNNEL_CA_DIR"],
+    [
+      "server.tunnel.certificate_lifetime",
+      "tunnel-certificate-lifetime",
+      "OTTERSCALE_SERVER_TUNNEL_CERTIFICATE_LIFETIME",
+    ],
     ["server.keycloak.realm_url", "keycloak-realm-url", "OTTERSCALE_SERVER_KEYCLOAK_REALM_URL"],
     ["server.keycloak.client_id", "keycloak-client-id", "OTTERSCALE_SERVER_KEYCLOAK_CLIENT_ID"],
     ["server.external_url", "external-url", "OTTERSCALE_SERVER_EXTERNAL_URL"],
@@ -53,6 +58,7 @@ Deno.test("server config: defaults, with only the required values given", () => 
   assert.deepEqual(config.tunnel, {
     address: { hostname: "127.0.0.1", port: 8300 },
     caDir: "/var/lib/otterscale/ca",
+    certificateLifetimeMs: 24 * 3600_000,
   });
   assert.equal(config.keycloak.realmUrl.href, "https://kc.example.com/realms/otterscale");
   assert.equal(config.keycloak.clientId, "otterscale-server");
@@ -72,6 +78,7 @@ Deno.test("server config: every setting by flag", () => {
     "--tunnel-address",
     "[::]:9001",
     "--tunnel-ca-dir=/tmp/ca",
+    "--tunnel-certificate-lifetime=2m",
     "--keycloak-realm-url=http://127.0.0.1:8080/realms/dev",
     "--keycloak-client-id=other-client",
     "--external-url=http://127.0.0.1:9000",
@@ -82,7 +89,11 @@ Deno.test("server config: every setting by flag", () => {
   ], {});
   assert.deepEqual(config.address, { hostname: "127.0.0.1", port: 9000 });
   assert.deepEqual(config.allowedOrigins, ["https://a.example.com", "https://b.example.com:8443", "*"]);
-  assert.deepEqual(config.tunnel, { address: { hostname: "::", port: 9001 }, caDir: "/tmp/ca" });
+  assert.deepEqual(config.tunnel, {
+    address: { hostname: "::", port: 9001 },
+    caDir: "/tmp/ca",
+    certificateLifetimeMs: 120_000,
+  });
   assert.equal(config.keycloak.realmUrl.href, "http://127.0.0.1:8080/realms/dev");
   assert.equal(config.keycloak.clientId, "other-client");
   assert.equal(config.externalUrl.href, "http://127.0.0.1:9000/");

@@ -1,3 +1,4 @@
+/** Exponential backoff with jitter, for anything that retries a remote peer. */
 export type BackoffPolicy = { initialMs: number; maxMs: number };
 
 /**

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { errors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from "jose";
-import { backoffDelayMs, type BackoffPolicy } from "./backoff.ts";
+import { backoffDelayMs, type BackoffPolicy } from "../../shared/backoff.ts";
 import { messageOf } from "./fetch_json.ts";
 import { type Identity, identityFromClaims } from "./identity.ts";
 import { JwksCache } from "./jwks_cache.ts";
