@@ -6,6 +6,9 @@
  */
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { Logger } from "../shared/log.ts";
+import { type Ca, issueServerCert } from "../shared/pki/mod.ts";
+import { VERSION } from "../shared/version.ts";
+import { ClusterAccess } from "./clusters/kube.ts";
 import { ClusterRegistry } from "./clusters/registry.ts";
 import { createAccessLogInterceptor } from "./http/access_log.ts";
 import { createAuthInterceptor, type TokenVerifier } from "./http/auth_interceptor.ts";
@@ -19,6 +22,10 @@ import { registerFleetService } from "./services/fleet.ts";
 import { registerResourceService } from "./services/resource.ts";
 import { registerRuntimeService } from "./services/runtime.ts";
 import { apiFiles } from "./api_files.ts";
+import { createEnrolment } from "./tunnel/enrolment.ts";
+import { createEnrolmentTokenKey } from "./tunnel/enrolment_token.ts";
+import { listenTunnel } from "./tunnel/listener.ts";
+import { registerTunnelMetrics } from "./tunnel/metrics.ts";
 
 export interface HubOptions {
   address: ListenAddress;
@@ -28,18 +35,41 @@ export interface HubOptions {
   log: Logger;
   /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  tunnel: TunnelOptions;
+}
+
+export interface TunnelOptions {
+  address: ListenAddress;
+  ca: Ca;
+  /** What agents dial; its host goes into the tunnel certificate. */
+  externalUrl: URL;
+  certificateLifetimeMs: number;
+  keepAliveIntervalMs?: number;
 }
 
 export interface Hub {
   address: ListenAddress;
+  tunnelAddress: ListenAddress;
   clusters: ClusterRegistry;
+  access: ClusterAccess;
   /** Stops accepting, ends streams, lets unary calls finish for up to `timeoutMs`, then closes everything. */
   shutdown(timeoutMs: number): Promise<void>;
 }
 
 export async function startHub(options: HubOptions): Promise<Hub> {
   const clusters = new ClusterRegistry();
+  const access = new ClusterAccess(clusters);
   const metrics = createHubMetrics();
+  const tunnelMetrics = registerTunnelMetrics(metrics.registry, clusters);
+  const enrolment = createEnrolment({
+    ca: options.tunnel.ca,
+    tokenKey: await createEnrolmentTokenKey(options.tunnel.ca),
+    externalTunnelUrl: options.tunnel.externalUrl,
+    certificateLifetimeMs: options.tunnel.certificateLifetimeMs,
+    serverVersion: VERSION,
+    log: options.log.with({ component: "enrolment" }),
+    onResult: tunnelMetrics.countRegistration,
+  });
   const drain = createDrain();
   const processEnd = new AbortController();
 
@@ -51,7 +81,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     createAuthInterceptor(options.verifier),
   ];
   const routes = (router: ConnectRouter) => {
-    registerFleetService(router, { clusters });
+    registerFleetService(router, { clusters, enrolment });
     registerResourceService(router);
     registerRuntimeService(router);
     registerHealth(router, options.health);
@@ -64,12 +94,28 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     metrics: { registry: metrics.registry, bearerToken: options.metricsToken },
     shutdownSignal: processEnd.signal,
   });
+  const tunnel = await listenTunnel({
+    address: options.tunnel.address,
+    ca: options.tunnel.ca,
+    serverCert: await issueServerCert({
+      ca: options.tunnel.ca,
+      hosts: [
+        options.tunnel.externalUrl.hostname.replace(/^\[(.*)\]$/, "$1"),
+        options.tunnel.address.hostname,
+      ],
+    }),
+    clusters,
+    log: options.log.with({ component: "tunnel" }),
+    keepAliveIntervalMs: options.tunnel.keepAliveIntervalMs,
+  });
   const listener = await listenPublic(options.address, handler);
   options.log.info("hub listening", { address: `${listener.address.hostname}:${listener.address.port}` });
 
   return {
     address: listener.address,
+    tunnelAddress: tunnel.address,
     clusters,
+    access,
     async shutdown(timeoutMs) {
       options.log.info("shutting down", { unary_grace_ms: timeoutMs });
       const deadline = Date.now() + timeoutMs;
@@ -83,6 +129,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
       // A short, bounded moment for final frames and trailers to leave.
       await listener.close(Math.max(0, Math.min(2_000, deadline - Date.now())));
       processEnd.abort();
+      await tunnel.close();
       options.log.info("shut down");
     },
   };

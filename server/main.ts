@@ -4,6 +4,7 @@
  */
 import { ConfigError } from "../shared/config/mod.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
+import { loadOrCreateCa } from "../shared/pki/mod.ts";
 import { VERSION } from "../shared/version.ts";
 import { startOidcVerifier } from "./auth/oidc_verifier.ts";
 import { cacheVerifiedTokens } from "./auth/verified_token_cache.ts";
@@ -23,6 +24,15 @@ async function main(args: string[]): Promise<number> {
   if (typeof config === "number") return config;
   const log = createLogger(config.logLevel, { program: "otterscale-server" });
   log.info("starting", { version: VERSION });
+
+  // A CA that cannot be read stops the hub: silently making a new one would
+  // cut off every enrolled agent (the reference's S9).
+  const ca = await loadOrCreateCa(config.tunnel.caDir).catch((error) => {
+    log.error("cannot load the tunnel CA", { dir: config.tunnel.caDir, error: error.message });
+    return undefined;
+  });
+  if (!ca) return 1;
+  log.info(ca.created ? "created a new tunnel CA" : "loaded the tunnel CA", { dir: config.tunnel.caDir });
 
   const verifier = startOidcVerifier({
     issuerUrl: config.keycloak.realmUrl.href.replace(/\/$/, ""),
@@ -46,6 +56,12 @@ async function main(args: string[]): Promise<number> {
     health,
     log,
     metricsToken: config.metricsToken || undefined,
+    tunnel: {
+      address: config.tunnel.address,
+      ca,
+      externalUrl: config.externalTunnelUrl,
+      certificateLifetimeMs: config.tunnel.certificateLifetimeMs,
+    },
   });
 
   await untilSignal(log);

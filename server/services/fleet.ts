@@ -3,10 +3,12 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { FleetService } from "../../shared/gen/otterscale/fleet/v1/fleet_pb.ts";
 import type { ClusterRegistry } from "../clusters/registry.ts";
 import { requireIdentity } from "../http/context.ts";
+import type { Enrolment } from "../tunnel/enrolment.ts";
 import { notImplemented } from "./not_implemented.ts";
 
 export interface FleetDeps {
   clusters: ClusterRegistry;
+  enrolment: Enrolment;
 }
 
 export function registerFleetService(router: ConnectRouter, deps: FleetDeps): void {
@@ -16,8 +18,11 @@ export function registerFleetService(router: ConnectRouter, deps: FleetDeps): vo
       const clusters = deps.clusters.list().map((c) => ({ name: c.name, agentVersion: c.agentVersion }));
       return { clusters };
     },
-    register() {
-      notImplemented("FleetService.Register");
+    // Public: the enrolment token or the agent's certificate authorises it.
+    async register(req) {
+      const response = await deps.enrolment.register(req);
+      deps.clusters.noteAgentVersion(req.cluster, req.agentId, req.agentVersion);
+      return response;
     },
     getAgentManifest(_req, ctx) {
       requireIdentity(ctx);
