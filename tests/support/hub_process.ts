@@ -10,6 +10,9 @@ export interface HubProcess extends RunningProcess {
   /** e.g. http://127.0.0.1:41234 */
   url: string;
   port: number;
+  tunnelPort: number;
+  /** Repository-relative. */
+  caDir: string;
 }
 
 export interface HubProcessOptions {
@@ -19,6 +22,8 @@ export interface HubProcessOptions {
   allowedOrigins?: string;
   /** Listen here instead of on a free port. */
   fixedAddress?: string;
+  /** Tunnel port instead of a free one (a restarted hub keeps its port). */
+  tunnelPort?: number;
   /** Repository-relative CA directory; a fresh one per hub by default. */
   caDir?: string;
   /** Copy the hub's log lines to this process's stderr. */
@@ -31,20 +36,23 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const caDir = options.caDir ?? join(".otterscale", "test", crypto.randomUUID(), "ca");
   const args = [
     `--address=${options.fixedAddress ?? "127.0.0.1:0"}`,
-    "--tunnel-address=127.0.0.1:0",
+    `--tunnel-address=127.0.0.1:${options.tunnelPort ?? 0}`,
     `--tunnel-ca-dir=${caDir}`,
     `--allowed-origins=${options.allowedOrigins ?? "http://allowed.example"}`,
     `--keycloak-realm-url=${options.issuerUrl}`,
     "--external-url=http://127.0.0.1:8299",
-    "--external-tunnel-url=https://127.0.0.1:8300",
+    `--external-tunnel-url=https://127.0.0.1:${options.tunnelPort ?? 8300}`,
     ...(options.extraArgs ?? []),
   ];
   const process = spawnProcess([...taskArgv("server"), ...args], { cwd: repoRoot, echo: options.echo });
+  const tunnelLine = await process.waitForLine((l) => l.includes('"msg":"tunnel listening"'), 30_000);
+  const tunnelAddress: string = JSON.parse(tunnelLine).address;
   const line = await process.waitForLine((l) => l.includes('"msg":"hub listening"'), 30_000);
   const address: string = JSON.parse(line).address;
   const port = Number(address.slice(address.lastIndexOf(":") + 1));
   if (options.waitForIssuer ?? true) {
     await process.waitForLine((l) => l.includes('"msg":"identity provider ready"'), 30_000);
   }
-  return Object.assign(process, { url: `http://127.0.0.1:${port}`, port });
+  const tunnelPort = Number(tunnelAddress.slice(tunnelAddress.lastIndexOf(":") + 1));
+  return Object.assign(process, { url: `http://127.0.0.1:${port}`, port, tunnelPort, caDir });
 }
