@@ -8,6 +8,11 @@ import type { Duplex } from "node:stream";
 import { backoffDelayMs, type BackoffPolicy } from "../shared/backoff.ts";
 import type { Logger } from "../shared/log.ts";
 import { YamuxSession } from "../shared/tunnel/session.ts";
+import {
+  tunnelKeepAliveIntervalMs,
+  tunnelKeepAliveTimeoutMs,
+  tunnelStreamWindow,
+} from "../shared/tunnel/tunnel_settings.ts";
 import type { AgentCredentials, EnrolmentClient } from "./enrol.ts";
 import { dialTunnel } from "./tunnel_dial.ts";
 
@@ -20,7 +25,7 @@ export interface AgentOptions {
   log: Logger;
   signal: AbortSignal;
   backoff?: BackoffPolicy;
-  /** Keepalive ping interval; a silent tunnel is given up after 2.5 × this. */
+  /** Keepalive ping interval, for tests; a silent tunnel is given up after 2.5 × this. */
   keepAliveIntervalMs?: number;
   /** Called after every successful registration (self-update checks the hub's version here). */
   onRegistered?: (credentials: AgentCredentials) => void;
@@ -31,7 +36,7 @@ const healthyTunnelMs = 10_000;
 
 export async function runAgent(options: AgentOptions): Promise<void> {
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
-  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 10_000;
+  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? tunnelKeepAliveIntervalMs;
   let credentials: AgentCredentials | undefined;
   let failures = 0;
 
@@ -44,7 +49,10 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         role: "server",
         onStream: options.serveStream,
         keepAliveIntervalMs,
-        keepAliveTimeoutMs: Math.round(2.5 * keepAliveIntervalMs),
+        keepAliveTimeoutMs: Math.round(
+          (tunnelKeepAliveTimeoutMs / tunnelKeepAliveIntervalMs) * keepAliveIntervalMs,
+        ),
+        streamWindow: tunnelStreamWindow,
       });
       options.log.info("tunnel up", { endpoint: options.tunnelUrl.host, expires: credentials.expiresAt });
       credentials = await keepRenewing(options, tunnel, credentials);

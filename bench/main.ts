@@ -5,10 +5,12 @@
  */
 import { join } from "node:path";
 import { benchHubRpc } from "./suites/hub_rpc.ts";
+import { benchTunnelBulk } from "./suites/tunnel_bulk.ts";
 import { type BenchRow, formatTable } from "./table.ts";
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   "hub-rpc": benchHubRpc,
+  "tunnel-bulk": benchTunnelBulk,
 };
 
 async function main(args: string[]): Promise<void> {

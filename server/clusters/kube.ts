@@ -36,9 +36,9 @@ export class ClusterAccess {
    * response head; the body streams from the returned message. Throws
    * `unavailable` at once when the cluster is not connected.
    */
-  request(cluster: string, identity: Identity, request: KubeRequest): Promise<http.IncomingMessage> {
+  async request(cluster: string, identity: Identity, request: KubeRequest): Promise<http.IncomingMessage> {
     const pool = this.#pool(cluster);
-    return new Promise((resolve, reject) => {
+    return await new Promise((resolve, reject) => {
       const outgoing = http.request({
         agent: pool,
         method: request.method,

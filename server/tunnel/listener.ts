@@ -12,6 +12,11 @@ import type { ListenAddress } from "../../shared/config/address.ts";
 import type { Logger } from "../../shared/log.ts";
 import { type Ca, clientIdentityFromPeerCert } from "../../shared/pki/mod.ts";
 import { YamuxSession } from "../../shared/tunnel/session.ts";
+import {
+  tunnelKeepAliveIntervalMs,
+  tunnelKeepAliveTimeoutMs,
+  tunnelStreamWindow,
+} from "../../shared/tunnel/tunnel_settings.ts";
 import type { ClusterRegistry } from "../clusters/registry.ts";
 
 export interface TunnelListenerOptions {
@@ -20,7 +25,7 @@ export interface TunnelListenerOptions {
   serverCert: { certPem: string; keyPem: string };
   clusters: ClusterRegistry;
   log: Logger;
-  /** Keepalive ping interval; a silent tunnel is closed after 2.5 × this (25 s by default). */
+  /** Keepalive ping interval, for tests; a silent tunnel is closed after 2.5 × this. */
   keepAliveIntervalMs?: number;
 }
 
@@ -32,7 +37,7 @@ export interface TunnelListener {
 const handshakeTimeoutMs = 10_000;
 
 export async function listenTunnel(options: TunnelListenerOptions): Promise<TunnelListener> {
-  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? 10_000;
+  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? tunnelKeepAliveIntervalMs;
   const server = tls.createServer({
     key: options.serverCert.keyPem,
     cert: options.serverCert.certPem,
@@ -86,7 +91,10 @@ function acceptAgent(
   const tunnel = new YamuxSession(socket, {
     role: "client",
     keepAliveIntervalMs,
-    keepAliveTimeoutMs: Math.round(2.5 * keepAliveIntervalMs),
+    keepAliveTimeoutMs: Math.round(
+      (tunnelKeepAliveTimeoutMs / tunnelKeepAliveIntervalMs) * keepAliveIntervalMs,
+    ),
+    streamWindow: tunnelStreamWindow,
   });
   const replaced = options.clusters.attach(identity.cluster, identity.agentId, tunnel);
   const log = options.log.with({ cluster: identity.cluster, agent_id: identity.agentId });
