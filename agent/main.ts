@@ -4,16 +4,49 @@
  * parts together and handles signals.
  */
 import { ConfigError } from "../shared/config/mod.ts";
-import { createLogger } from "../shared/log.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
+import { runAgent } from "./agent.ts";
 import { type AgentConfig, loadAgentConfig } from "./config.ts";
+import { createEnrolmentClient } from "./enrol.ts";
+import { loadKubeTarget } from "./kube_target.ts";
+import { createKubeProxy } from "./proxy.ts";
 
-function main(args: string[]): number {
+async function main(args: string[]): Promise<number> {
   const config = loadConfigOrExit(args);
   if (typeof config === "number") return config;
   const log = createLogger(config.logLevel, { program: "otterscale-agent", cluster: config.cluster });
-  log.error("enrolment and the tunnel are not implemented in this agent version", { version: VERSION });
-  return 1;
+  // The pod name inside Kubernetes; it names this agent in its certificate.
+  const agentId = Deno.hostname();
+  log.info("starting", { version: VERSION, agent_id: agentId });
+
+  let target;
+  try {
+    target = loadKubeTarget({ kubeconfigPath: config.kubeconfig || undefined });
+  } catch (error) {
+    log.error("cannot load credentials for the local kube-apiserver", { error: (error as Error).message });
+    return 1;
+  }
+  const proxy = createKubeProxy({ target, log: log.with({ component: "proxy" }) });
+  const stop = new AbortController();
+  onSignals(log, () => stop.abort());
+
+  await runAgent({
+    tunnelUrl: config.tunnel.serverUrl,
+    enrolment: createEnrolmentClient({
+      serverUrl: config.serverUrl,
+      cluster: config.cluster,
+      agentId,
+      agentVersion: VERSION,
+    }),
+    enrolmentToken: config.enrolmentToken,
+    serveStream: (stream) => proxy.serve(stream),
+    log: log.with({ component: "tunnel" }),
+    signal: stop.signal,
+  });
+  await proxy.close();
+  log.info("stopped");
+  return 0;
 }
 
 function loadConfigOrExit(args: string[]): AgentConfig | number {
@@ -33,4 +66,13 @@ function loadConfigOrExit(args: string[]): AgentConfig | number {
   }
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+function onSignals(log: Logger, stop: () => void): void {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => {
+      log.info("signal received", { signal });
+      stop();
+    });
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

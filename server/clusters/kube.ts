@@ -40,7 +40,12 @@ export class ClusterAccess {
     const pool = this.#pool(cluster);
     return await new Promise((resolve, reject) => {
       const outgoing = http.request({
-        agent: pool,
+        // A request with a body gets a stream of its own: Deno's http client
+        // re-sends a request whose pooled connection was closed, and a body
+        // replay can stall (found in the agent's proxy).
+        ...(request.body === undefined
+          ? { agent: pool }
+          : { agent: false, createConnection: () => this.#clusters.openStream(cluster) }),
         method: request.method,
         path: request.path,
         // The host is a label for logs; the stream already leads to the cluster.
@@ -74,6 +79,9 @@ class TunnelAgent extends http.Agent {
   readonly #open: () => Duplex;
 
   constructor(open: () => Duplex) {
+    // No socket timeout: a quiet watch must stay open. Streams the agent
+    // closes when idle leave the pool on their own; a GET that raced such a
+    // close is re-sent by the client, and bodies never use the pool.
     super({ keepAlive: true, maxFreeSockets: 32, scheduling: "lifo" });
     this.#open = open;
   }

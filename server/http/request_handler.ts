@@ -50,8 +50,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestHan
     if (isPreflight(req.method, req.headers)) {
       // A refused origin gets an answer without grant headers; the browser
       // then blocks the real request.
-      res.writeHead(204, preflightHeaders(options.cors, origin) ?? {});
-      res.end();
+      respond(res, 204, preflightHeaders(options.cors, origin) ?? {});
       return;
     }
     for (const [name, value] of Object.entries(responseHeaders(options.cors, origin))) {
@@ -69,16 +68,34 @@ function metricsRoute(metrics: RequestHandlerOptions["metrics"]): PlainRoute {
   return async (req, res) => {
     if (req.url !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) return false;
     if (metrics.bearerToken && !bearerMatches(req.headers.authorization, metrics.bearerToken)) {
-      res.writeHead(401, { "content-type": "text/plain; charset=utf-8", "www-authenticate": "Bearer" });
-      res.end("metrics need a bearer token\n");
+      respond(
+        res,
+        401,
+        { "content-type": "text/plain; charset=utf-8", "www-authenticate": "Bearer" },
+        "metrics need a bearer token\n",
+      );
       return true;
     }
     const body = await metrics.registry.metrics();
-    res.writeHead(200, { "content-type": metrics.registry.contentType });
-    if (req.method === "HEAD") res.end();
-    else res.end(body);
+    respond(
+      res,
+      200,
+      { "content-type": metrics.registry.contentType },
+      req.method === "HEAD" ? undefined : body,
+    );
     return true;
   };
+}
+
+/**
+ * Writes a whole small response. Through statusCode and setHeader, which the
+ * HTTP/1.1 and HTTP/2 response types share (their writeHead overloads differ).
+ */
+function respond(res: NodeResponse, status: number, headers: Record<string, string>, body?: string): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (body === undefined) res.end();
+  else res.end(body);
 }
 
 /** Constant-time comparison, so the token cannot be guessed byte by byte. */
