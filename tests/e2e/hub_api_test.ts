@@ -60,8 +60,8 @@ Deno.test("hub API surface with real clients", async (t) => {
           ...protocolFlags[protocol],
           ...auth,
           "--data",
-          '{"cluster":"a"}',
-          `${hub.url}/otterscale.resource.v1.ResourceService/Discovery`,
+          '{"cluster":"a","name":"web","replicas":1}',
+          `${hub.url}/otterscale.runtime.v1.RuntimeService/Scale`,
         ]);
         assert(result.code !== 0);
         assert.match(result.stderr, /unimplemented/);
