@@ -5,9 +5,8 @@
 import { join } from "node:path";
 import { type KeycloakInfo, startKeycloak } from "../testbed/keycloak/keycloak.ts";
 import { passwordGrant } from "../testbed/keycloak/password_grant.ts";
+import { keycloakPort } from "../testbed/ports.ts";
 import { repoRoot } from "./repo.ts";
-
-export const keycloakPort = 18080;
 
 export function ensureKeycloak(): Promise<KeycloakInfo> {
   return startKeycloak({

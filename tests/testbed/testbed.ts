@@ -6,13 +6,13 @@ import { binaryLayout, ensureBinaries, type Log } from "./build.ts";
 import { clusterLayout, clusterStatus, type ComponentStatus, downCluster, upCluster } from "./cluster.ts";
 import { keycloakRunning, startKeycloak, stopKeycloak } from "./keycloak/keycloak.ts";
 import { type TestbedPaths, testbedPaths } from "./paths.ts";
-import { CLUSTER_NAMES } from "./ports.ts";
+import { CLUSTER_NAMES, keycloakPort } from "./ports.ts";
 import { groupResidentBytes, readPid, sleep } from "./processes.ts";
 import { readState, type TestbedState, writeState } from "./state.ts";
 
 export type { TestbedState } from "./state.ts";
 
-export const KEYCLOAK_PORT = 18080;
+export const KEYCLOAK_PORT = keycloakPort;
 
 export interface TestbedOptions {
   paths?: TestbedPaths;

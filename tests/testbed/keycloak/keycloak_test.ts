@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
+import { keycloakPort } from "../ports.ts";
 import {
   type KeycloakInfo,
   passwordGrant,
@@ -17,7 +18,7 @@ async function startTestbedKeycloak(): Promise<KeycloakInfo> {
   return await startKeycloak({
     cacheDir: `${root}.cache/testbed/keycloak`,
     runDir: `${root}.testbed/keycloak`,
-    port: 18080,
+    port: keycloakPort,
   });
 }
 
@@ -42,7 +43,7 @@ function audiences(claims: JWTPayload): string[] {
 
 Deno.test("keycloak test bed issues verifiable tokens with sub, audience and groups", async (t) => {
   const info = await startTestbedKeycloak();
-  assert.equal(info.realmUrl, "http://127.0.0.1:18080/realms/otterscale");
+  assert.equal(info.realmUrl, `http://127.0.0.1:${keycloakPort}/realms/otterscale`);
   assert.equal(info.clientId, SERVER_CLIENT_ID);
 
   await t.step("alice: verified, aud has the server client, groups = [platform-admins]", async () => {
@@ -110,7 +111,7 @@ Deno.test("keycloak test bed issues verifiable tokens with sub, audience and gro
     const again = await startKeycloak({
       cacheDir: `${root}.cache/testbed/keycloak`,
       runDir: `${root}.testbed/keycloak`,
-      port: 18080,
+      port: keycloakPort,
       log: (line) => lines.push(line),
     });
     assert.deepEqual(again, info);
