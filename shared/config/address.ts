@@ -18,7 +18,9 @@ export function parseAddress(text: string): { address: ListenAddress } | { reaso
   const split = splitHostPort(text);
   if ("reason" in split) return split;
   const port = parsePort(split.port);
-  if (port === undefined) return { reason: `port "${split.port}" must be a number from 0 to 65535 (0 picks a free port)` };
+  if (port === undefined) {
+    return { reason: `port "${split.port}" must be a number from 0 to 65535 (0 picks a free port)` };
+  }
   return { address: { hostname: split.host === "" ? ALL_INTERFACES : split.host, port } };
 }
 

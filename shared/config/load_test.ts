@@ -236,7 +236,10 @@ Deno.test("load: a bad default is reported with source default", () => {
 
 Deno.test("load: all missing required keys are listed together with their flag and env names", () => {
   const error = expectConfigError(() =>
-    loadConfig(REQUIRED_SCHEMA, "1", ["--port", ":65536"], identity, { env: envOf({}), readFile: filesOf({}) })
+    loadConfig(REQUIRED_SCHEMA, "1", ["--port", ":65536"], identity, {
+      env: envOf({}),
+      readFile: filesOf({}),
+    })
   );
   assert.deepEqual(error.problems.map((p) => p.key), ["req.port", "req.origins", "req.issuer"]);
   assert.match(
