@@ -2,7 +2,7 @@
  * Starts the real agent program the way users do (`deno task agent`, with its
  * production permission flags) for one test-bed cluster.
  */
-import { spawnProcess, type RunningProcess } from "./process.ts";
+import { type RunningProcess, spawnProcess } from "./process.ts";
 import { repoRoot, taskArgv } from "./repo.ts";
 
 export interface AgentProcessOptions {

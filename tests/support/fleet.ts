@@ -9,7 +9,7 @@ import { createEnrolmentTokenKey, mintEnrolmentToken } from "../../server/tunnel
 import { ensureTestbed, type TestbedState } from "../testbed/testbed.ts";
 import { passwordGrant } from "../testbed/keycloak/password_grant.ts";
 import { startAgentProcess } from "./agent_process.ts";
-import { startHubProcess, type HubProcess } from "./hub_process.ts";
+import { type HubProcess, startHubProcess } from "./hub_process.ts";
 import type { RunningProcess } from "./process.ts";
 import { repoRoot } from "./repo.ts";
 
