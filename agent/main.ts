@@ -3,17 +3,17 @@
  * requests through one mutual-TLS tunnel. Parses configuration, wires the
  * parts together and handles signals.
  */
-import { ConfigError } from "../shared/config/mod.ts";
+import { configOrExitCode } from "../shared/config/program_config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { VERSION } from "../shared/version.ts";
 import { runAgent } from "./agent.ts";
-import { type AgentConfig, loadAgentConfig } from "./config.ts";
+import { loadAgentConfig } from "./config.ts";
 import { createEnrolmentClient } from "./enrol.ts";
 import { loadKubeTarget } from "./kube_target.ts";
 import { createKubeProxy } from "./proxy.ts";
 
 async function main(args: string[]): Promise<number> {
-  const config = loadConfigOrExit(args);
+  const config = configOrExitCode(loadAgentConfig, args);
   if (typeof config === "number") return config;
   const log = createLogger(config.logLevel, { program: "otterscale-agent", cluster: config.cluster });
   // The pod name inside Kubernetes; it names this agent in its certificate.
@@ -47,23 +47,6 @@ async function main(args: string[]): Promise<number> {
   await proxy.close();
   log.info("stopped");
   return 0;
-}
-
-function loadConfigOrExit(args: string[]): AgentConfig | number {
-  try {
-    const result = loadAgentConfig(args);
-    if (result.kind !== "config") {
-      console.log(result.text);
-      return 0;
-    }
-    for (const warning of result.warnings) console.error(`warning: ${warning}`);
-    return result.config;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    console.error("Run with --help to see every setting.");
-    return 2;
-  }
 }
 
 function onSignals(log: Logger, stop: () => void): void {

@@ -2,13 +2,13 @@
  * otterscale-server: the hub. Parses configuration, wires the parts together
  * and handles signals; everything else lives in the modules it imports.
  */
-import { ConfigError } from "../shared/config/mod.ts";
+import { configOrExitCode } from "../shared/config/program_config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { loadOrCreateCa } from "../shared/pki/mod.ts";
 import { VERSION } from "../shared/version.ts";
 import { startOidcVerifier } from "./auth/oidc_verifier.ts";
 import { cacheVerifiedTokens } from "./auth/verified_token_cache.ts";
-import { loadServerConfig, type ServerConfig } from "./config.ts";
+import { loadServerConfig } from "./config.ts";
 import { HealthState, ServingStatus } from "./http/health.ts";
 import { startHub } from "./hub.ts";
 
@@ -20,7 +20,7 @@ const authenticatedServices = [
 ];
 
 async function main(args: string[]): Promise<number> {
-  const config = loadConfigOrExit(args);
+  const config = configOrExitCode(loadServerConfig, args);
   if (typeof config === "number") return config;
   const log = createLogger(config.logLevel, { program: "otterscale-server" });
   log.info("starting", { version: VERSION });
@@ -68,23 +68,6 @@ async function main(args: string[]): Promise<number> {
   await hub.shutdown(config.shutdownTimeoutMs);
   await verifier.close();
   return 0;
-}
-
-function loadConfigOrExit(args: string[]): ServerConfig | number {
-  try {
-    const result = loadServerConfig(args);
-    if (result.kind !== "config") {
-      console.log(result.text);
-      return 0;
-    }
-    for (const warning of result.warnings) console.error(`warning: ${warning}`);
-    return result.config;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(error.message);
-    console.error("Run with --help to see every setting.");
-    return 2;
-  }
 }
 
 function untilSignal(log: Logger): Promise<void> {

@@ -2,10 +2,11 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "../../shared/log.ts";
 import { identityKey, requestIdKey } from "./context.ts";
+import { callWithEnd } from "./call_end.ts";
 import { codeName } from "./metrics.ts";
 
 export function createAccessLogInterceptor(log: Logger): Interceptor {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const started = performance.now();
     const write = (error: unknown) => {
       const code = error === undefined ? "ok" : codeName(ConnectError.from(error).code);
@@ -20,29 +21,6 @@ export function createAccessLogInterceptor(log: Logger): Interceptor {
       if (code === "internal" || code === "unknown") log.error("rpc", fields);
       else log.info("rpc", fields);
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (error) {
-      write(error);
-      throw error;
-    }
-    if (!res.stream) {
-      write(undefined);
-      return res;
-    }
-    return { ...res, message: logStreamEnd(res.message, write) };
+    return callWithEnd(next, req, write);
   };
-}
-
-async function* logStreamEnd<T>(messages: AsyncIterable<T>, write: (error: unknown) => void) {
-  let error: unknown = undefined;
-  try {
-    yield* messages;
-  } catch (e) {
-    error = e;
-    throw e;
-  } finally {
-    write(error);
-  }
 }

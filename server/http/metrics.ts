@@ -9,6 +9,7 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { callWithEnd } from "./call_end.ts";
 import { protocolOf } from "./protocol.ts";
 
 export interface HubMetrics {
@@ -87,7 +88,7 @@ function createRpcInterceptor(registry: Registry): Interceptor {
     registers: [registry],
   });
 
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const service = req.service.typeName;
     const method = req.method.name;
     const protocol = protocolOf(req.header.get("content-type"));
@@ -100,32 +101,8 @@ function createRpcInterceptor(registry: Registry): Interceptor {
       duration.observe(labels, (performance.now() - started) / 1000);
       inFlight.dec({ service, method });
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (error) {
-      finish(error);
-      throw error;
-    }
-    if (!res.stream) {
-      finish(undefined);
-      return res;
-    }
-    return { ...res, message: observeStreamEnd(res.message, finish) };
+    return callWithEnd(next, req, finish);
   };
-}
-
-async function* observeStreamEnd<T>(messages: AsyncIterable<T>, finish: (error: unknown) => void) {
-  let error: unknown = undefined;
-  try {
-    yield* messages;
-  } catch (e) {
-    error = e;
-    throw e;
-  } finally {
-    // A client that cancels ends the stream without an error from the handler.
-    finish(error);
-  }
 }
 
 export function codeName(code: Code): string {
