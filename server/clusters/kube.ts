@@ -43,9 +43,7 @@ export class ClusterAccess {
         // A request with a body gets a stream of its own: Deno's http client
         // re-sends a request whose pooled connection was closed, and a body
         // replay can stall (found in the agent's proxy).
-        ...(request.body === undefined
-          ? { agent: pool }
-          : { agent: false, createConnection: () => this.#clusters.openStream(cluster) }),
+        agent: request.body === undefined ? pool : new TunnelAgent(() => this.#clusters.openStream(cluster), false),
         method: request.method,
         path: request.path,
         // The host is a label for logs; the stream already leads to the cluster.
@@ -74,15 +72,20 @@ export class ClusterAccess {
   }
 }
 
-/** An http.Agent whose connections are tunnel streams instead of TCP sockets. */
+/**
+ * An http.Agent whose connections are tunnel streams instead of TCP sockets;
+ * `keepAlive: false` makes a one-shot agent for a single request. (Deno's
+ * http client ignores a `createConnection` request option, so even a single
+ * stream goes through an agent.)
+ */
 class TunnelAgent extends http.Agent {
   readonly #open: () => Duplex;
 
-  constructor(open: () => Duplex) {
+  constructor(open: () => Duplex, keepAlive = true) {
     // No socket timeout: a quiet watch must stay open. Streams the agent
     // closes when idle leave the pool on their own; a GET that raced such a
     // close is re-sent by the client, and bodies never use the pool.
-    super({ keepAlive: true, maxFreeSockets: 32, scheduling: "lifo" });
+    super({ keepAlive, maxFreeSockets: 32, scheduling: "lifo" });
     this.#open = open;
   }
 

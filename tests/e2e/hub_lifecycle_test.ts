@@ -7,6 +7,7 @@ import { generateTestKey, TestIssuer } from "../../server/auth/test_issuer.ts";
 import { startHubProcess } from "../support/hub_process.ts";
 import { spawnProcess } from "../support/process.ts";
 import { repoRoot, taskArgv } from "../support/repo.ts";
+import { join } from "node:path";
 
 Deno.test("missing required configuration is reported at once, with exit code 2", async () => {
   const process = spawnProcess(taskArgv("server"), {
@@ -29,6 +30,42 @@ Deno.test("a bad value names its key and where it came from, with exit code 2", 
   const output = process.lines.join("\n");
   assert.match(output, /--address/);
   assert.match(output, /notaport/);
+});
+
+Deno.test("a config.yaml is read under the production permissions, below flags and env", async () => {
+  const dir = join(".otterscale", "test", crypto.randomUUID());
+  await Deno.mkdir(join(repoRoot, dir), { recursive: true });
+  const file = join(dir, "config.yaml");
+  await Deno.writeTextFile(
+    join(repoRoot, file),
+    [
+      "server:",
+      "  allowed_origins: [https://console.example.com]",
+      "  keycloak:",
+      "    realm_url: http://127.0.0.1:1/realms/test",
+      "  external_url: https://otterscale.example.com",
+      "  external_tunnel_url: https://tunnel.example.com:8300",
+      "  address: 127.0.0.1:notaport-from-file",
+      "",
+    ].join("\n"),
+  );
+  // The file's bad address is reported with its source: the file was read.
+  const fromFile = spawnProcess([...taskArgv("server"), `--config=${file}`], { cwd: repoRoot });
+  assert.equal(await fromFile.exited, 2);
+  assert.match(fromFile.lines.join("\n"), /config\.yaml:7/);
+  // A flag overrides the file, and the rest of the file completes the configuration.
+  const hub = spawnProcess([
+    ...taskArgv("server"),
+    `--config=${file}`,
+    "--address=127.0.0.1:0",
+    "--tunnel-address=127.0.0.1:0",
+    `--tunnel-ca-dir=${join(dir, "ca")}`,
+  ], { cwd: repoRoot });
+  try {
+    await hub.waitForLine((l) => l.includes('"msg":"hub listening"'), 30_000);
+  } finally {
+    await hub.stop();
+  }
 });
 
 Deno.test("--help and --version answer without configuration", async () => {
