@@ -82,7 +82,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   ];
   const routes = (router: ConnectRouter) => {
     registerFleetService(router, { clusters, enrolment });
-    registerResourceService(router);
+    registerResourceService(router, { access, clusters, log: options.log.with({ component: "resource" }) });
     registerRuntimeService(router);
     registerHealth(router, options.health);
     registerReflection(router, apiFiles);
