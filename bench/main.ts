@@ -5,12 +5,16 @@
  */
 import { join } from "node:path";
 import { benchHubRpc } from "./suites/hub_rpc.ts";
+import { benchResource } from "./suites/resource.ts";
+import { benchRuntime } from "./suites/runtime.ts";
 import { benchTunnelBulk } from "./suites/tunnel_bulk.ts";
 import { type BenchRow, formatTable } from "./table.ts";
 
 const suites: Record<string, () => Promise<BenchRow[]>> = {
   "hub-rpc": benchHubRpc,
   "tunnel-bulk": benchTunnelBulk,
+  "resource": benchResource,
+  "runtime": benchRuntime,
 };
 
 async function main(args: string[]): Promise<void> {

@@ -83,7 +83,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const routes = (router: ConnectRouter) => {
     registerFleetService(router, { clusters, enrolment });
     registerResourceService(router, { access, clusters, log: options.log.with({ component: "resource" }) });
-    registerRuntimeService(router);
+    registerRuntimeService(router, {
+      access,
+      clusters,
+      log: options.log.with({ component: "runtime" }),
+      metrics: metrics.registry,
+      shutdownSignal: processEnd.signal,
+    });
     registerHealth(router, options.health);
     registerReflection(router, apiFiles);
   };

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file otterscale/runtime/v1/runtime.proto.
  */
 export const file_otterscale_runtime_v1_runtime: GenFile = /*@__PURE__*/
-  fileDesc("CiNvdHRlcnNjYWxlL3J1bnRpbWUvdjEvcnVudGltZS5wcm90bxIVb3R0ZXJzY2FsZS5ydW50aW1lLnYxIvoBCg1Qb2RMb2dSZXF1ZXN0Eg8KB2NsdXN0ZXIYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJY29udGFpbmVyGAQgASgJEg4KBmZvbGxvdxgFIAEoCBISCgp0YWlsX2xpbmVzGAYgASgDEhUKDXNpbmNlX3NlY29uZHMYByABKAMSLgoKc2luY2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJldmlvdXMYCSABKAgSEgoKdGltZXN0YW1wcxgKIAEoCBITCgtsaW1pdF9ieXRlcxgLIAEoAyIeCg5Qb2RMb2dSZXNwb25zZRIMCgRkYXRhGAEgASgMIpIBChFFeGVjdXRlVFRZUmVxdWVzdBIPCgdjbHVzdGVyGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWNvbnRhaW5lchgEIAEoCRIPCgdjb21tYW5kGAUgAygJEgsKA3R0eRgGIAEoCBIMCgRyb3dzGAcgASgNEgwKBGNvbHMYCCABKA0iSAoSRXhlY3V0ZVRUWVJlc3BvbnNlEhIKCnNlc3Npb25faWQYASABKAkSDgoGc3Rkb3V0GAIgASgMEg4KBnN0ZGVychgDIAEoDCI0Cg9Xcml0ZVRUWVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVzdGRpbhgCIAEoDCJCChBSZXNpemVUVFlSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEcm93cxgCIAEoDRIMCgRjb2xzGAMgASgNIlQKElBvcnRGb3J3YXJkUmVxdWVzdBIPCgdjbHVzdGVyGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEgwKBHBvcnQYBCABKAUiNwoTUG9ydEZvcndhcmRSZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGRhdGEYAiABKAwiOwoXV3JpdGVQb3J0Rm9yd2FyZFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRkYXRhGAIgASgMIoQBCgxTY2FsZVJlcXVlc3QSDwoHY2x1c3RlchgBIAEoCRINCgVncm91cBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJlc291cmNlGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIMCgRuYW1lGAYgASgJEhAKCHJlcGxpY2FzGAcgASgFIiEKDVNjYWxlUmVzcG9uc2USEAoIcmVwbGljYXMYASABKAUidAoOUmVzdGFydFJlcXVlc3QSDwoHY2x1c3RlchgBIAEoCRINCgVncm91cBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJlc291cmNlGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIMCgRuYW1lGAYgASgJMooHCg5SdW50aW1lU2VydmljZRJvCgZQb2RMb2cSJC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuUG9kTG9nUmVxdWVzdBolLm90dGVyc2NhbGUucnVudGltZS52MS5Qb2RMb2dSZXNwb25zZSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZDABEnsKCkV4ZWN1dGVUVFkSKC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuRXhlY3V0ZVRUWVJlcXVlc3QaKS5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuRXhlY3V0ZVRUWVJlc3BvbnNlIhaK39UdEQoPcnVudGltZS1lbmFibGVkMAESYgoIV3JpdGVUVFkSJi5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuV3JpdGVUVFlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkEmQKCVJlc2l6ZVRUWRInLm90dGVyc2NhbGUucnVudGltZS52MS5SZXNpemVUVFlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkEn4KC1BvcnRGb3J3YXJkEikub3R0ZXJzY2FsZS5ydW50aW1lLnYxLlBvcnRGb3J3YXJkUmVxdWVzdBoqLm90dGVyc2NhbGUucnVudGltZS52MS5Qb3J0Rm9yd2FyZFJlc3BvbnNlIhaK39UdEQoPcnVudGltZS1lbmFibGVkMAEScgoQV3JpdGVQb3J0Rm9yd2FyZBIuLm90dGVyc2NhbGUucnVudGltZS52MS5Xcml0ZVBvcnRGb3J3YXJkUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZBJqCgVTY2FsZRIjLm90dGVyc2NhbGUucnVudGltZS52MS5TY2FsZVJlcXVlc3QaJC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuU2NhbGVSZXNwb25zZSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZBJgCgdSZXN0YXJ0EiUub3R0ZXJzY2FsZS5ydW50aW1lLnYxLlJlc3RhcnRSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkQjpaOGdpdGh1Yi5jb20vb3R0ZXJzY2FsZS9vdHRlcnNjYWxlLWFnZW50L2FwaS9ydW50aW1lL3YxO3BiYghlZGl0aW9uc3DoBw", [file_google_protobuf_empty, file_google_protobuf_timestamp, file_otterscale_api_annotations]);
+  fileDesc("CiNvdHRlcnNjYWxlL3J1bnRpbWUvdjEvcnVudGltZS5wcm90bxIVb3R0ZXJzY2FsZS5ydW50aW1lLnYxIvoBCg1Qb2RMb2dSZXF1ZXN0Eg8KB2NsdXN0ZXIYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBG5hbWUYAyABKAkSEQoJY29udGFpbmVyGAQgASgJEg4KBmZvbGxvdxgFIAEoCBISCgp0YWlsX2xpbmVzGAYgASgDEhUKDXNpbmNlX3NlY29uZHMYByABKAMSLgoKc2luY2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcHJldmlvdXMYCSABKAgSEgoKdGltZXN0YW1wcxgKIAEoCBITCgtsaW1pdF9ieXRlcxgLIAEoAyIeCg5Qb2RMb2dSZXNwb25zZRIMCgRkYXRhGAEgASgMIpIBChFFeGVjdXRlVFRZUmVxdWVzdBIPCgdjbHVzdGVyGAEgASgJEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRuYW1lGAMgASgJEhEKCWNvbnRhaW5lchgEIAEoCRIPCgdjb21tYW5kGAUgAygJEgsKA3R0eRgGIAEoCBIMCgRyb3dzGAcgASgNEgwKBGNvbHMYCCABKA0ieQoSRXhlY3V0ZVRUWVJlc3BvbnNlEhIKCnNlc3Npb25faWQYASABKAkSDgoGc3Rkb3V0GAIgASgMEg4KBnN0ZGVychgDIAEoDBIvCgRleGl0GAQgASgLMiEub3R0ZXJzY2FsZS5ydW50aW1lLnYxLkV4aXRTdGF0dXMiSwoKRXhpdFN0YXR1cxIOCgZleGl0ZWQYASABKAgSDAoEY29kZRgCIAEoBRIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSJFCg9Xcml0ZVRUWVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVzdGRpbhgCIAEoDBIPCgdjbHVzdGVyGAMgASgJIlMKEFJlc2l6ZVRUWVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDwoHY2x1c3RlchgEIAEoCSJUChJQb3J0Rm9yd2FyZFJlcXVlc3QSDwoHY2x1c3RlchgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRwb3J0GAQgASgFIjcKE1BvcnRGb3J3YXJkUmVzcG9uc2USEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRkYXRhGAIgASgMIkwKF1dyaXRlUG9ydEZvcndhcmRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEZGF0YRgCIAEoDBIPCgdjbHVzdGVyGAMgASgJIoQBCgxTY2FsZVJlcXVlc3QSDwoHY2x1c3RlchgBIAEoCRINCgVncm91cBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJlc291cmNlGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIMCgRuYW1lGAYgASgJEhAKCHJlcGxpY2FzGAcgASgFIiEKDVNjYWxlUmVzcG9uc2USEAoIcmVwbGljYXMYASABKAUidAoOUmVzdGFydFJlcXVlc3QSDwoHY2x1c3RlchgBIAEoCRINCgVncm91cBgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhAKCHJlc291cmNlGAQgASgJEhEKCW5hbWVzcGFjZRgFIAEoCRIMCgRuYW1lGAYgASgJInUKD0dldFNjYWxlUmVxdWVzdBIPCgdjbHVzdGVyGAEgASgJEg0KBWdyb3VwGAIgASgJEg8KB3ZlcnNpb24YAyABKAkSEAoIcmVzb3VyY2UYBCABKAkSEQoJbmFtZXNwYWNlGAUgASgJEgwKBG5hbWUYBiABKAkiUAoQR2V0U2NhbGVSZXNwb25zZRIQCghyZXBsaWNhcxgBIAEoBRIYChBjdXJyZW50X3JlcGxpY2FzGAIgASgFEhAKCHNlbGVjdG9yGAMgASgJMv8HCg5SdW50aW1lU2VydmljZRJvCgZQb2RMb2cSJC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuUG9kTG9nUmVxdWVzdBolLm90dGVyc2NhbGUucnVudGltZS52MS5Qb2RMb2dSZXNwb25zZSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZDABEnsKCkV4ZWN1dGVUVFkSKC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuRXhlY3V0ZVRUWVJlcXVlc3QaKS5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuRXhlY3V0ZVRUWVJlc3BvbnNlIhaK39UdEQoPcnVudGltZS1lbmFibGVkMAESYgoIV3JpdGVUVFkSJi5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuV3JpdGVUVFlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkEmQKCVJlc2l6ZVRUWRInLm90dGVyc2NhbGUucnVudGltZS52MS5SZXNpemVUVFlSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkEn4KC1BvcnRGb3J3YXJkEikub3R0ZXJzY2FsZS5ydW50aW1lLnYxLlBvcnRGb3J3YXJkUmVxdWVzdBoqLm90dGVyc2NhbGUucnVudGltZS52MS5Qb3J0Rm9yd2FyZFJlc3BvbnNlIhaK39UdEQoPcnVudGltZS1lbmFibGVkMAEScgoQV3JpdGVQb3J0Rm9yd2FyZBIuLm90dGVyc2NhbGUucnVudGltZS52MS5Xcml0ZVBvcnRGb3J3YXJkUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZBJqCgVTY2FsZRIjLm90dGVyc2NhbGUucnVudGltZS52MS5TY2FsZVJlcXVlc3QaJC5vdHRlcnNjYWxlLnJ1bnRpbWUudjEuU2NhbGVSZXNwb25zZSIWit/VHREKD3J1bnRpbWUtZW5hYmxlZBJgCgdSZXN0YXJ0EiUub3R0ZXJzY2FsZS5ydW50aW1lLnYxLlJlc3RhcnRSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5IhaK39UdEQoPcnVudGltZS1lbmFibGVkEnMKCEdldFNjYWxlEiYub3R0ZXJzY2FsZS5ydW50aW1lLnYxLkdldFNjYWxlUmVxdWVzdBonLm90dGVyc2NhbGUucnVudGltZS52MS5HZXRTY2FsZVJlc3BvbnNlIhaK39UdEQoPcnVudGltZS1lbmFibGVkQjpaOGdpdGh1Yi5jb20vb3R0ZXJzY2FsZS9vdHRlcnNjYWxlLWFnZW50L2FwaS9ydW50aW1lL3YxO3BiYghlZGl0aW9uc3DoBw", [file_google_protobuf_empty, file_google_protobuf_timestamp, file_otterscale_api_annotations]);
 
 /**
  * @generated from message otterscale.runtime.v1.PodLogRequest
@@ -175,6 +175,13 @@ export type ExecuteTTYResponse = Message<"otterscale.runtime.v1.ExecuteTTYRespon
    * @generated from field: bytes stderr = 3;
    */
   stderr: Uint8Array;
+
+  /**
+   * Only in the last message: how the command ended.
+   *
+   * @generated from field: otterscale.runtime.v1.ExitStatus exit = 4;
+   */
+  exit?: ExitStatus | undefined;
 };
 
 /**
@@ -183,6 +190,45 @@ export type ExecuteTTYResponse = Message<"otterscale.runtime.v1.ExecuteTTYRespon
  */
 export const ExecuteTTYResponseSchema: GenMessage<ExecuteTTYResponse> = /*@__PURE__*/
   messageDesc(file_otterscale_runtime_v1_runtime, 3);
+
+/**
+ * How an exec ended, as the kubelet reported it.
+ *
+ * @generated from message otterscale.runtime.v1.ExitStatus
+ */
+export type ExitStatus = Message<"otterscale.runtime.v1.ExitStatus"> & {
+  /**
+   * True when the command ran and exited; `code` is then its exit code.
+   *
+   * @generated from field: bool exited = 1;
+   */
+  exited: boolean;
+
+  /**
+   * @generated from field: int32 code = 2;
+   */
+  code: number;
+
+  /**
+   * Empty after exit code 0; "NonZeroExitCode" after another exit code; otherwise the Kubernetes
+   * Status reason of why the command could not run or was cut off (e.g. "InternalError").
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string message = 4;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message otterscale.runtime.v1.ExitStatus.
+ * Use `create(ExitStatusSchema)` to create a new message.
+ */
+export const ExitStatusSchema: GenMessage<ExitStatus> = /*@__PURE__*/
+  messageDesc(file_otterscale_runtime_v1_runtime, 4);
 
 /**
  * @generated from message otterscale.runtime.v1.WriteTTYRequest
@@ -197,6 +243,13 @@ export type WriteTTYRequest = Message<"otterscale.runtime.v1.WriteTTYRequest"> &
    * @generated from field: bytes stdin = 2;
    */
   stdin: Uint8Array;
+
+  /**
+   * When set, must name the session's cluster; a session of another cluster is not found.
+   *
+   * @generated from field: string cluster = 3;
+   */
+  cluster: string;
 };
 
 /**
@@ -204,7 +257,7 @@ export type WriteTTYRequest = Message<"otterscale.runtime.v1.WriteTTYRequest"> &
  * Use `create(WriteTTYRequestSchema)` to create a new message.
  */
 export const WriteTTYRequestSchema: GenMessage<WriteTTYRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 4);
+  messageDesc(file_otterscale_runtime_v1_runtime, 5);
 
 /**
  * @generated from message otterscale.runtime.v1.ResizeTTYRequest
@@ -224,6 +277,13 @@ export type ResizeTTYRequest = Message<"otterscale.runtime.v1.ResizeTTYRequest">
    * @generated from field: uint32 cols = 3;
    */
   cols: number;
+
+  /**
+   * When set, must name the session's cluster; a session of another cluster is not found.
+   *
+   * @generated from field: string cluster = 4;
+   */
+  cluster: string;
 };
 
 /**
@@ -231,7 +291,7 @@ export type ResizeTTYRequest = Message<"otterscale.runtime.v1.ResizeTTYRequest">
  * Use `create(ResizeTTYRequestSchema)` to create a new message.
  */
 export const ResizeTTYRequestSchema: GenMessage<ResizeTTYRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 5);
+  messageDesc(file_otterscale_runtime_v1_runtime, 6);
 
 /**
  * @generated from message otterscale.runtime.v1.PortForwardRequest
@@ -263,7 +323,7 @@ export type PortForwardRequest = Message<"otterscale.runtime.v1.PortForwardReque
  * Use `create(PortForwardRequestSchema)` to create a new message.
  */
 export const PortForwardRequestSchema: GenMessage<PortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 6);
+  messageDesc(file_otterscale_runtime_v1_runtime, 7);
 
 /**
  * @generated from message otterscale.runtime.v1.PortForwardResponse
@@ -287,7 +347,7 @@ export type PortForwardResponse = Message<"otterscale.runtime.v1.PortForwardResp
  * Use `create(PortForwardResponseSchema)` to create a new message.
  */
 export const PortForwardResponseSchema: GenMessage<PortForwardResponse> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 7);
+  messageDesc(file_otterscale_runtime_v1_runtime, 8);
 
 /**
  * @generated from message otterscale.runtime.v1.WritePortForwardRequest
@@ -302,6 +362,13 @@ export type WritePortForwardRequest = Message<"otterscale.runtime.v1.WritePortFo
    * @generated from field: bytes data = 2;
    */
   data: Uint8Array;
+
+  /**
+   * When set, must name the session's cluster; a session of another cluster is not found.
+   *
+   * @generated from field: string cluster = 3;
+   */
+  cluster: string;
 };
 
 /**
@@ -309,7 +376,7 @@ export type WritePortForwardRequest = Message<"otterscale.runtime.v1.WritePortFo
  * Use `create(WritePortForwardRequestSchema)` to create a new message.
  */
 export const WritePortForwardRequestSchema: GenMessage<WritePortForwardRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 8);
+  messageDesc(file_otterscale_runtime_v1_runtime, 9);
 
 /**
  * @generated from message otterscale.runtime.v1.ScaleRequest
@@ -356,7 +423,7 @@ export type ScaleRequest = Message<"otterscale.runtime.v1.ScaleRequest"> & {
  * Use `create(ScaleRequestSchema)` to create a new message.
  */
 export const ScaleRequestSchema: GenMessage<ScaleRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 9);
+  messageDesc(file_otterscale_runtime_v1_runtime, 10);
 
 /**
  * @generated from message otterscale.runtime.v1.ScaleResponse
@@ -373,7 +440,7 @@ export type ScaleResponse = Message<"otterscale.runtime.v1.ScaleResponse"> & {
  * Use `create(ScaleResponseSchema)` to create a new message.
  */
 export const ScaleResponseSchema: GenMessage<ScaleResponse> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 10);
+  messageDesc(file_otterscale_runtime_v1_runtime, 11);
 
 /**
  * @generated from message otterscale.runtime.v1.RestartRequest
@@ -415,7 +482,82 @@ export type RestartRequest = Message<"otterscale.runtime.v1.RestartRequest"> & {
  * Use `create(RestartRequestSchema)` to create a new message.
  */
 export const RestartRequestSchema: GenMessage<RestartRequest> = /*@__PURE__*/
-  messageDesc(file_otterscale_runtime_v1_runtime, 11);
+  messageDesc(file_otterscale_runtime_v1_runtime, 12);
+
+/**
+ * @generated from message otterscale.runtime.v1.GetScaleRequest
+ */
+export type GetScaleRequest = Message<"otterscale.runtime.v1.GetScaleRequest"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * @generated from field: string group = 2;
+   */
+  group: string;
+
+  /**
+   * @generated from field: string version = 3;
+   */
+  version: string;
+
+  /**
+   * @generated from field: string resource = 4;
+   */
+  resource: string;
+
+  /**
+   * @generated from field: string namespace = 5;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: string name = 6;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message otterscale.runtime.v1.GetScaleRequest.
+ * Use `create(GetScaleRequestSchema)` to create a new message.
+ */
+export const GetScaleRequestSchema: GenMessage<GetScaleRequest> = /*@__PURE__*/
+  messageDesc(file_otterscale_runtime_v1_runtime, 13);
+
+/**
+ * @generated from message otterscale.runtime.v1.GetScaleResponse
+ */
+export type GetScaleResponse = Message<"otterscale.runtime.v1.GetScaleResponse"> & {
+  /**
+   * Desired replicas (spec.replicas).
+   *
+   * @generated from field: int32 replicas = 1;
+   */
+  replicas: number;
+
+  /**
+   * Replicas the controller last observed (status.replicas).
+   *
+   * @generated from field: int32 current_replicas = 2;
+   */
+  currentReplicas: number;
+
+  /**
+   * Label selector of the pods counted (status.selector), in its string form.
+   *
+   * @generated from field: string selector = 3;
+   */
+  selector: string;
+};
+
+/**
+ * Describes the message otterscale.runtime.v1.GetScaleResponse.
+ * Use `create(GetScaleResponseSchema)` to create a new message.
+ */
+export const GetScaleResponseSchema: GenMessage<GetScaleResponse> = /*@__PURE__*/
+  messageDesc(file_otterscale_runtime_v1_runtime, 14);
 
 /**
  * RuntimeService reaches running workloads: logs, a terminal, port-forward,
@@ -488,6 +630,16 @@ export const RuntimeService: GenService<{
     methodKind: "unary";
     input: typeof RestartRequestSchema;
     output: typeof EmptySchema;
+  },
+  /**
+   * Reads a workload's scale subresource: desired and current replicas.
+   *
+   * @generated from rpc otterscale.runtime.v1.RuntimeService.GetScale
+   */
+  getScale: {
+    methodKind: "unary";
+    input: typeof GetScaleRequestSchema;
+    output: typeof GetScaleResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_otterscale_runtime_v1_runtime, 0);
