@@ -29,6 +29,8 @@ export interface AgentOptions {
   keepAliveIntervalMs?: number;
   /** Called after every successful registration (self-update checks the hub's version here). */
   onRegistered?: (credentials: AgentCredentials) => void;
+  /** Called each time the tunnel is up (bootstrap starts in the background on the first). */
+  onTunnelUp?: () => void;
 }
 
 /** A tunnel that stayed up this long counts as healthy: the next failure starts the backoff afresh. */
@@ -55,6 +57,7 @@ export async function runAgent(options: AgentOptions): Promise<void> {
         streamWindow: tunnelStreamWindow,
       });
       options.log.info("tunnel up", { endpoint: options.tunnelUrl.host, expires: credentials.expiresAt });
+      options.onTunnelUp?.();
       credentials = await keepRenewing(options, tunnel, credentials);
       if (options.signal.aborted) break;
       const reason = await tunnel.closed;

@@ -11,6 +11,11 @@ import { loadAgentConfig } from "./config.ts";
 import { createEnrolmentClient } from "./enrol.ts";
 import { loadKubeTarget } from "./kube_target.ts";
 import { createKubeProxy } from "./proxy.ts";
+import { createKubeClient } from "./kube_client.ts";
+import { agentNamespace, createSelfUpdater } from "./self_update.ts";
+import { backgroundBootstrap } from "./bootstrap/background.ts";
+import { bootstrapCluster } from "./bootstrap/bootstrap.ts";
+import { bootstrapBundle } from "./bootstrap/bundle.ts";
 
 async function main(args: string[]): Promise<number> {
   const config = configOrExitCode(loadAgentConfig, args);
@@ -30,6 +35,19 @@ async function main(args: string[]): Promise<number> {
   const proxy = createKubeProxy({ target, log: log.with({ component: "proxy" }) });
   const stop = new AbortController();
   onSignals(log, () => stop.abort());
+  // The agent's own requests to its apiserver, as its ServiceAccount: self-update and bootstrap.
+  const kube = createKubeClient(target);
+  const selfUpdate = createSelfUpdater({
+    client: kube,
+    namespace: agentNamespace(),
+    agentVersion: VERSION,
+    log: log.with({ component: "self-update" }),
+  });
+  const bootstrapLog = log.with({ component: "bootstrap" });
+  const bootstrap = backgroundBootstrap(
+    (signal) => bootstrapCluster({ client: kube, bundle: bootstrapBundle, log: bootstrapLog, signal }),
+    bootstrapLog,
+  );
 
   await runAgent({
     tunnelUrl: config.tunnel.serverUrl,
@@ -43,7 +61,11 @@ async function main(args: string[]): Promise<number> {
     serveStream: (stream) => proxy.serve(stream),
     log: log.with({ component: "tunnel" }),
     signal: stop.signal,
+    onRegistered: (credentials) => void selfUpdate.check(credentials.serverVersion),
+    onTunnelUp: config.bootstrap ? () => bootstrap.start() : undefined,
   });
+  await bootstrap.stop();
+  kube.close();
   await proxy.close();
   log.info("stopped");
   return 0;

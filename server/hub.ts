@@ -24,6 +24,9 @@ import { registerRuntimeService } from "./services/runtime.ts";
 import { apiFiles } from "./api_files.ts";
 import { createEnrolment } from "./tunnel/enrolment.ts";
 import { createEnrolmentTokenKey } from "./tunnel/enrolment_token.ts";
+import { createAgentManifests } from "./manifest/agent_manifests.ts";
+import { createManifestTokenKey } from "./manifest/manifest_token.ts";
+import { manifestRoute } from "./manifest/manifest_route.ts";
 import { listenTunnel } from "./tunnel/listener.ts";
 import { registerTunnelMetrics } from "./tunnel/metrics.ts";
 
@@ -36,6 +39,8 @@ export interface HubOptions {
   /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
   tunnel: TunnelOptions;
+  /** The hub's public URL, put into agent manifests; without it GetAgentManifest is unavailable. */
+  externalUrl?: URL;
 }
 
 export interface TunnelOptions {
@@ -61,15 +66,26 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const access = new ClusterAccess(clusters);
   const metrics = createHubMetrics();
   const tunnelMetrics = registerTunnelMetrics(metrics.registry, clusters);
+  const enrolmentTokenKey = await createEnrolmentTokenKey(options.tunnel.ca);
   const enrolment = createEnrolment({
     ca: options.tunnel.ca,
-    tokenKey: await createEnrolmentTokenKey(options.tunnel.ca),
+    tokenKey: enrolmentTokenKey,
     externalTunnelUrl: options.tunnel.externalUrl,
     certificateLifetimeMs: options.tunnel.certificateLifetimeMs,
     serverVersion: VERSION,
     log: options.log.with({ component: "enrolment" }),
     onResult: tunnelMetrics.countRegistration,
   });
+  const manifests = options.externalUrl
+    ? createAgentManifests({
+      enrolmentTokenKey,
+      manifestTokenKey: await createManifestTokenKey(options.tunnel.ca),
+      externalUrl: options.externalUrl,
+      externalTunnelUrl: options.tunnel.externalUrl,
+      version: VERSION,
+      log: options.log.with({ component: "manifest" }),
+    })
+    : undefined;
   const drain = createDrain();
   const processEnd = new AbortController();
 
@@ -81,7 +97,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     createAuthInterceptor(options.verifier),
   ];
   const routes = (router: ConnectRouter) => {
-    registerFleetService(router, { clusters, enrolment });
+    registerFleetService(router, { clusters, enrolment, manifests });
     registerResourceService(router, { access, clusters, log: options.log.with({ component: "resource" }) });
     registerRuntimeService(router, {
       access,
@@ -98,6 +114,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     routes,
     interceptors,
     metrics: { registry: metrics.registry, bearerToken: options.metricsToken },
+    plainRoutes: manifests ? [manifestRoute(manifests)] : [],
     shutdownSignal: processEnd.signal,
   });
   const tunnel = await listenTunnel({

@@ -56,6 +56,7 @@ async function main(args: string[]): Promise<number> {
     health,
     log,
     metricsToken: config.metricsToken || undefined,
+    externalUrl: config.externalUrl,
     tunnel: {
       address: config.tunnel.address,
       ca,

@@ -1,14 +1,17 @@
 /** FleetService: which clusters are connected, agent enrolment, agent manifests. */
-import type { ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { FleetService } from "../../shared/gen/otterscale/fleet/v1/fleet_pb.ts";
 import type { ClusterRegistry } from "../clusters/registry.ts";
 import { requireIdentity } from "../http/context.ts";
+import { clusterNameProblem } from "../tunnel/enrolment_token.ts";
 import type { Enrolment } from "../tunnel/enrolment.ts";
-import { notImplemented } from "./not_implemented.ts";
+import type { AgentManifests } from "../manifest/agent_manifests.ts";
 
 export interface FleetDeps {
   clusters: ClusterRegistry;
   enrolment: Enrolment;
+  /** Absent when the hub has no external URL to put into manifests. */
+  manifests?: AgentManifests;
 }
 
 export function registerFleetService(router: ConnectRouter, deps: FleetDeps): void {
@@ -24,9 +27,15 @@ export function registerFleetService(router: ConnectRouter, deps: FleetDeps): vo
       deps.clusters.noteAgentVersion(req.cluster, req.agentId, req.agentVersion);
       return response;
     },
-    getAgentManifest(_req, ctx) {
-      requireIdentity(ctx);
-      notImplemented("FleetService.GetAgentManifest");
+    async getAgentManifest(req, ctx) {
+      const { user } = requireIdentity(ctx);
+      if (!deps.manifests) {
+        throw new ConnectError("this hub has no external URL configured for agents", Code.FailedPrecondition);
+      }
+      const problem = clusterNameProblem(req.cluster);
+      if (problem) throw new ConnectError(`invalid cluster: ${problem}`, Code.InvalidArgument);
+      const { manifest, url } = await deps.manifests.issue(req.cluster, user);
+      return { manifest, url };
     },
   });
 }
