@@ -1,41 +1,75 @@
 /**
  * `deno task dev`: the product on one machine with nothing outside it — the
- * test bed's Keycloak as identity provider and a hub started like
- * `deno task server` — then a ready-to-paste call with a fresh token.
- * Ctrl-C stops the hub; `deno task testbed down` stops the test bed.
+ * test bed's first cluster and Keycloak, a hub started like
+ * `deno task server` on 127.0.0.1:8299 (tunnel on 8300), and an agent
+ * started like `deno task agent` and enrolled into it — then a
+ * ready-to-paste call with a fresh token for alice.
+ * Ctrl-C stops hub and agent; `deno task testbed down` stops the test bed.
  */
-import { startHubProcess } from "../tests/support/hub_process.ts";
-import { accessToken, ensureKeycloak } from "../tests/support/keycloak.ts";
+import * as k8s from "@kubernetes/client-node";
+import { startFleet } from "../tests/support/fleet.ts";
 
-const address = "127.0.0.1:8299";
+const cluster = "alpha";
 
 async function main(): Promise<void> {
-  console.error("starting Keycloak (the first start takes a minute)…");
-  const keycloak = await ensureKeycloak();
-  const hub = await startHubProcess({
-    issuerUrl: keycloak.realmUrl,
-    fixedAddress: address,
+  console.error("starting the test bed, Keycloak, the hub and an agent (the first run builds Kubernetes)…");
+  const fleet = await startFleet({
+    clusters: [cluster],
+    hubAddress: "127.0.0.1:8299",
+    tunnelPort: 8300,
     caDir: ".otterscale/dev/ca",
-    allowedOrigins: "http://localhost:5173,http://127.0.0.1:5173",
+    // The browser example (examples/browser/serve.ts) serves its page here.
+    hubArgs: ["--allowed-origins=http://127.0.0.1:8400"],
     echo: true,
   });
-  const token = await accessToken(keycloak, "alice");
+  await letPlatformAdminsView(fleet.testbed.clusters.find((c) => c.name === cluster)!.kubeconfig);
+  const token = await fleet.token("alice");
   console.log(`
-OtterScale hub: ${hub.url}   (identity provider: ${keycloak.realmUrl})
-Users: ${keycloak.users.map((u) => `${u.username}/${u.password}`).join(", ")}
+OtterScale hub: ${fleet.hub.url}   tunnel: 127.0.0.1:${fleet.hub.tunnelPort}   cluster: ${cluster}
+Identity provider: ${fleet.testbed.keycloak.realmUrl}
+Users: ${
+    fleet.testbed.users.map((u) => `${u.username}/${u.password} (${u.groups.join(",") || "no groups"})`).join(
+      ", ",
+    )
+  }
 
-List the connected clusters as alice (token valid for 15 minutes):
+List ${cluster}'s namespaces as alice (token valid for 15 minutes):
 
   node_modules/.bin/buf curl --protocol grpc --http2-prior-knowledge \\
     -H 'Authorization: Bearer ${token}' \\
-    ${hub.url}/otterscale.fleet.v1.FleetService/ListClusters
+    -d '{"cluster":"${cluster}","version":"v1","resource":"namespaces"}' \\
+    ${fleet.hub.url}/otterscale.resource.v1.ResourceService/List
 
-Press Ctrl-C to stop the hub.
+Press Ctrl-C to stop the hub and the agent.
 `);
-  const stop = () => hub.stop("SIGTERM");
+  const stop = async () => {
+    await fleet.close();
+    Deno.exit(0);
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  Deno.exit(await hub.exited);
+  await fleet.hub.exited;
+}
+
+/** alice is in platform-admins; in the dev cluster that group may read everything. */
+async function letPlatformAdminsView(adminKubeconfig: string): Promise<void> {
+  const config = new k8s.KubeConfig();
+  config.loadFromFile(adminKubeconfig);
+  const binding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: "otterscale-dev-platform-admins-view" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "oidc:platform-admins" }],
+  };
+  await k8s.KubernetesObjectApi.makeApiClient(config).patch(
+    binding,
+    undefined,
+    undefined,
+    "otterscale-dev",
+    true,
+    k8s.PatchStrategy.ServerSideApply,
+  );
 }
 
 await main();

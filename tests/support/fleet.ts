@@ -30,16 +30,22 @@ export interface FleetOptions {
   clusters?: string[];
   /** Extra flags for the hub, e.g. a short certificate lifetime. */
   hubArgs?: string[];
+  /** Fixed ports and CA directory (the dev setup); free ports and a fresh CA by default. */
+  hubAddress?: string;
+  tunnelPort?: number;
+  caDir?: string;
   echo?: boolean;
 }
 
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const testbed = await ensureTestbed();
   const clusterNames = options.clusters ?? testbed.clusters.map((c) => c.name);
-  const tunnelPort = freePort();
+  const tunnelPort = options.tunnelPort ?? freePort();
   const hubOptions = {
     issuerUrl: testbed.keycloak.realmUrl,
     tunnelPort,
+    fixedAddress: options.hubAddress,
+    caDir: options.caDir,
     extraArgs: options.hubArgs,
     echo: options.echo,
   };
