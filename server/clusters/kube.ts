@@ -43,7 +43,9 @@ export class ClusterAccess {
         // A request with a body gets a stream of its own: Deno's http client
         // re-sends a request whose pooled connection was closed, and a body
         // replay can stall (found in the agent's proxy).
-        agent: request.body === undefined ? pool : new TunnelAgent(() => this.#clusters.openStream(cluster), false),
+        agent: request.body === undefined
+          ? pool
+          : new TunnelAgent(() => this.#clusters.openStream(cluster), false),
         method: request.method,
         path: request.path,
         // The host is a label for logs; the stream already leads to the cluster.
