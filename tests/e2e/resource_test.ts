@@ -802,6 +802,9 @@ Deno.test("ResourceService end to end with Keycloak users, hub, agents and the t
         await watch.stop();
       }
 
+      // A resource version is only "too old" once etcd has compacted past it;
+      // a fresh cluster has not yet, so compact it to now first.
+      await compactEtcd(fleet.testbed.clusters.find((c) => c.name === "alpha")!.ports.etcdClient);
       const expired = new WatchRecorder(
         client,
         { cluster: "alpha", version: "v1", resource: "configmaps", namespace: ns, resourceVersion: "1" },
@@ -1025,3 +1028,15 @@ Deno.test("ResourceService end to end with Keycloak users, hub, agents and the t
     await fleet.close();
   }
 });
+
+/** Compacts the test bed cluster's etcd (plain HTTP on loopback) to its current revision. */
+async function compactEtcd(port: number): Promise<void> {
+  const base = `http://127.0.0.1:${port}/v3/kv`;
+  const range = await fetch(`${base}/range`, { method: "POST", body: JSON.stringify({ key: btoa("/") }) });
+  const revision: string = (await range.json()).header.revision;
+  const compaction = await fetch(`${base}/compaction`, {
+    method: "POST",
+    body: JSON.stringify({ revision, physical: true }),
+  });
+  assert.equal(compaction.status, 200, await compaction.text());
+}
