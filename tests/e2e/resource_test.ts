@@ -17,6 +17,7 @@ import {
   WatchEvent_Type,
 } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import { type Fleet, startFleet } from "../support/fleet.ts";
+import { expectCode, until } from "../support/expect.ts";
 
 const RUN = crypto.randomUUID().slice(0, 6);
 const encoder = new TextEncoder();
@@ -37,34 +38,6 @@ function auth(token: string) {
 
 function yaml(text: string): Uint8Array {
   return encoder.encode(text);
-}
-
-async function expectCode(promise: Promise<unknown>, code: Code, message?: RegExp): Promise<ConnectError> {
-  let caught: ConnectError | undefined;
-  try {
-    await promise;
-  } catch (error) {
-    caught = ConnectError.from(error);
-  }
-  assert.ok(caught, `expected ${Code[code]}, but the call succeeded`);
-  assert.equal(Code[caught.code], Code[code], caught.rawMessage);
-  if (message) assert.match(caught.rawMessage, message);
-  return caught;
-}
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const started = Date.now();
-  let last: unknown;
-  while (Date.now() - started < timeoutMs) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms (last error: ${last})`);
 }
 
 function metadataOf(object: unknown): Json {

@@ -20,6 +20,7 @@ import {
 } from "../../shared/gen/otterscale/runtime/v1/runtime_pb.ts";
 import { type Fleet, startFleet } from "../support/fleet.ts";
 import { findSample, parseMetrics } from "../support/metrics_text.ts";
+import { expectCode, until } from "../support/expect.ts";
 
 const RUN = crypto.randomUUID().slice(0, 6);
 const NS = `e2e-rt-${RUN}`;
@@ -44,34 +45,6 @@ function runtimeClient(baseUrl: string) {
 
 function auth(token: string, signal?: AbortSignal) {
   return { headers: { authorization: `Bearer ${token}` }, signal };
-}
-
-async function expectCode(promise: Promise<unknown>, code: Code, message?: RegExp): Promise<ConnectError> {
-  let caught: ConnectError | undefined;
-  try {
-    await promise;
-  } catch (error) {
-    caught = ConnectError.from(error);
-  }
-  assert.ok(caught, `expected ${Code[code]}, but the call succeeded`);
-  assert.equal(Code[caught.code], Code[code], caught.rawMessage);
-  if (message) assert.match(caught.rawMessage, message);
-  return caught;
-}
-
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const started = Date.now();
-  let last: unknown;
-  while (Date.now() - started < timeoutMs) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${what} did not happen within ${timeoutMs} ms (last error: ${last})`);
 }
 
 /** Everything a server stream sends, read in the background. */
