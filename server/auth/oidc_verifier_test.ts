@@ -9,7 +9,7 @@ import {
   type Readiness,
   startOidcVerifier,
 } from "./oidc_verifier.ts";
-import { generateTestKey, TestIssuer, type TestKey, unusedPort } from "./test_issuer.ts";
+import { generateTestKey, TestIssuer, type TestKey, unusedPort, waitUntilReady } from "./test_issuer.ts";
 
 const CLIENT_ID = "otterscale-server";
 const keys = {
@@ -78,22 +78,6 @@ class Fixture {
     await this.verifier.close();
     await this.issuer.close();
   }
-}
-
-function waitUntilReady(verifier: OidcVerifier, timeoutMs: number): Promise<Readiness> {
-  if (verifier.readiness().ready) return Promise.resolve(verifier.readiness());
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unsubscribe();
-      reject(new Error(`not ready after ${timeoutMs} ms: ${verifier.readiness().detail}`));
-    }, timeoutMs);
-    const unsubscribe = verifier.onChange((readiness) => {
-      if (!readiness.ready) return;
-      clearTimeout(timer);
-      unsubscribe();
-      resolve(readiness);
-    });
-  });
 }
 
 async function assertUnauthenticated(

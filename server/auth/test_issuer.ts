@@ -1,5 +1,6 @@
 // Test-only: a minimal OpenID provider on loopback (discovery + JWKS) with jose-generated keys, counting
 // the requests it gets.
+import type { OidcVerifier, Readiness } from "./oidc_verifier.ts";
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 
 /** jose's key type, spelled so it survives @types/node being in the same program (see the Deno lab notes). */
@@ -96,4 +97,21 @@ export function unusedPort(): number {
   const { port } = listener.addr;
   listener.close();
   return port;
+}
+
+/** Resolves once the verifier has loaded discovery and keys: it loads them in the background. */
+export function waitUntilReady(verifier: OidcVerifier, timeoutMs: number): Promise<Readiness> {
+  if (verifier.readiness().ready) return Promise.resolve(verifier.readiness());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`not ready after ${timeoutMs} ms: ${verifier.readiness().detail}`));
+    }, timeoutMs);
+    const unsubscribe = verifier.onChange((readiness) => {
+      if (!readiness.ready) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(readiness);
+    });
+  });
 }

@@ -11,7 +11,7 @@ import { silentLogger } from "../../shared/log.ts";
 import { type Ca, createCa } from "../../shared/pki/mod.ts";
 import { VERSION } from "../../shared/version.ts";
 import { startOidcVerifier } from "../auth/oidc_verifier.ts";
-import { generateTestKey, TestIssuer } from "../auth/test_issuer.ts";
+import { generateTestKey, TestIssuer, waitUntilReady } from "../auth/test_issuer.ts";
 import { HealthState } from "../http/health.ts";
 import { type Hub, startHub } from "../hub.ts";
 import { createEnrolmentTokenKey, verifyEnrolmentToken } from "../tunnel/enrolment_token.ts";
@@ -27,6 +27,7 @@ async function withHub(
   const key = await generateTestKey("ES256", "k1");
   issuer.published = [key];
   const verifier = startOidcVerifier({ issuerUrl: issuer.url, clientId: "otterscale-server" });
+  await waitUntilReady(verifier, 10_000);
   const ca = await createCa();
   const hub = await startHub({
     address: { hostname: "127.0.0.1", port: 0 },

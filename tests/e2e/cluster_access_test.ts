@@ -11,7 +11,7 @@ import * as k8s from "@kubernetes/client-node";
 import { silentLogger } from "../../shared/log.ts";
 import { createCa } from "../../shared/pki/mod.ts";
 import { startOidcVerifier } from "../../server/auth/oidc_verifier.ts";
-import { generateTestKey, TestIssuer } from "../../server/auth/test_issuer.ts";
+import { generateTestKey, TestIssuer, waitUntilReady } from "../../server/auth/test_issuer.ts";
 import { HealthState } from "../../server/http/health.ts";
 import { startHub } from "../../server/hub.ts";
 import { createEnrolmentTokenKey, mintEnrolmentToken } from "../../server/tunnel/enrolment_token.ts";
@@ -34,6 +34,7 @@ Deno.test({
     const issuer = new TestIssuer();
     issuer.published = [await generateTestKey("ES256", "k")];
     const verifier = startOidcVerifier({ issuerUrl: issuer.url, clientId: "otterscale-server" });
+    await waitUntilReady(verifier, 10_000);
     const ca = await createCa();
     const hub = await startHub({
       address: { hostname: "127.0.0.1", port: 0 },
