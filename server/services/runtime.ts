@@ -30,13 +30,12 @@ import { EXEC_PROTOCOLS, PORT_FORWARD_PROTOCOLS, supportsResize } from "../clust
 import { DiscoveryCache } from "../clusters/discovery.ts";
 import type { ClusterAccess } from "../clusters/kube.ts";
 import type { ClusterCaller } from "../clusters/kube_call.ts";
-import { openClusterWebSocket } from "../clusters/kube_upgrade.ts";
+import { type ChannelTransport, openClusterChannels } from "../clusters/kube_upgrade.ts";
 import { streamPodLog } from "../clusters/pod_log.ts";
 import type { ClusterRegistry } from "../clusters/registry.ts";
 import { segment, withQuery } from "../clusters/resource_paths.ts";
 import { restartWorkload } from "../clusters/restart.ts";
 import { getScale, type ScaleTarget, setScale } from "../clusters/scale.ts";
-import type { WebSocketClient } from "../clusters/websocket.ts";
 import { requireIdentity } from "../http/context.ts";
 import { ExecSession } from "../sessions/exec_session.ts";
 import { PortForwardSession } from "../sessions/port_forward_session.ts";
@@ -77,13 +76,13 @@ export function registerRuntimeService(router: ConnectRouter, deps: RuntimeDeps)
     kind: SessionKind,
     ctx: HandlerContext,
     request: { cluster: string; path: string; protocols: readonly string[]; action: string },
-    build: (id: string, ws: WebSocketClient) => S,
+    build: (id: string, ws: ChannelTransport) => S,
   ): Promise<S> {
     const identity = requireIdentity(ctx);
     let reservation;
     try {
       reservation = sessions.reserve(kind, identity.user, request.cluster);
-      const ws = await openClusterWebSocket(deps.clusters, {
+      const ws = await openClusterChannels(deps.clusters, {
         ...request,
         identity,
         signal: AbortSignal.any([ctx.signal, reservation.signal]),

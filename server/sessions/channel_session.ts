@@ -10,7 +10,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "../../shared/errors.ts";
 import { channelMessages, splitChannelMessage } from "../clusters/channel_protocol.ts";
-import type { WebSocketClient } from "../clusters/websocket.ts";
+import type { ChannelTransport } from "../clusters/kube_upgrade.ts";
 import { type Session, type SessionKind, sessionNotFound } from "./session_store.ts";
 
 /** Input accepted but not yet handed to the tunnel, per session; more is refused until it drains. */
@@ -20,7 +20,8 @@ export interface ChannelSessionInit {
   id: string;
   user: string;
   cluster: string;
-  ws: WebSocketClient;
+  /** A WebSocket, or SPDY streams presented as channel messages. */
+  ws: ChannelTransport;
   /** What the session does, for error messages (e.g. `exec in pod demo/app on cluster "alpha"`). */
   action: string;
   now?: () => number;
@@ -34,7 +35,7 @@ export abstract class ChannelSession implements Session {
   readonly action: string;
   lastActivityAt: number;
 
-  protected readonly ws: WebSocketClient;
+  protected readonly ws: ChannelTransport;
   readonly #now: () => number;
   #endError: ConnectError | undefined;
   #writes: Promise<void> = Promise.resolve();
