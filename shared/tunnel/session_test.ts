@@ -186,17 +186,22 @@ Deno.test("stream.setTimeout emits 'timeout' after the stream was idle that long
   stream.write("open");
   await until(() => accepted.length === 1, "accepted");
   const remote = accepted[0];
-  const started = performance.now();
-  const timedOut = new Promise<number>((resolve) => remote.setTimeout(80, () => resolve(performance.now())));
-  for (let i = 0; i < 4; i++) { // activity every 40 ms keeps pushing the timeout back
-    await new Promise((resolve) => setTimeout(resolve, 40));
+  // Generous margins: ticks 50 ms apart against a 1 s timeout, so a loaded machine cannot fake a gap.
+  let firedAt: number | undefined;
+  const timedOut = new Promise<void>((resolve) =>
+    remote.setTimeout(1_000, () => {
+      firedAt = performance.now();
+      resolve();
+    })
+  );
+  for (let i = 0; i < 30; i++) { // 1.5 s of activity: longer than the timeout, which keeps moving back
+    await new Promise((resolve) => setTimeout(resolve, 50));
     stream.write("tick");
   }
-  const firedAt = await timedOut;
-  assert.ok(
-    firedAt - started >= 160 + 70,
-    `timeout fired ${firedAt - started} ms after start, despite activity`,
-  );
+  const lastActivity = performance.now();
+  assert.equal(firedAt, undefined, "timeout fired while the stream was active");
+  await timedOut;
+  assert.ok(firedAt! >= lastActivity, "timeout fired before the stream went idle");
   remote.setTimeout(0);
   remote.end();
   stream.end();
