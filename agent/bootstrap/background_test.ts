@@ -43,6 +43,7 @@ Deno.test("stop ends the wait between attempts and the attempt in progress", asy
   await new Promise((resolve) => setTimeout(resolve, 10));
   const started = Date.now();
   await bootstrap.stop();
-  assert.ok(Date.now() - started < 1_000);
+  // Far below the minute of the backoff's wait, with room for a loaded machine.
+  assert.ok(Date.now() - started < 10_000);
   assert.equal(seenSignal?.aborted, true);
 });

@@ -10,6 +10,7 @@ import {
   startOidcVerifier,
 } from "./oidc_verifier.ts";
 import { generateTestKey, TestIssuer, type TestKey, unusedPort, waitUntilReady } from "./test_issuer.ts";
+import { until } from "../../tests/support/expect.ts";
 
 const CLIENT_ID = "otterscale-server";
 const keys = {
@@ -42,7 +43,7 @@ class Fixture {
       backoff: { initialMs: 10, maxMs: 50 },
       ...options,
     });
-    await waitUntilReady(fixture.verifier, 5_000);
+    await waitUntilReady(fixture.verifier, 20_000);
     return fixture;
   }
 
@@ -320,7 +321,8 @@ Deno.test("flood: 200 tokens with random unknown kids within a second cause at m
 
   assert.ok(concurrent.every((r) => r.status === "rejected" && r.reason.code === Code.Unauthenticated));
   assert.equal(f.issuer.jwksRequests - before, 1, "exactly one JWKS fetch for the whole flood");
-  assert.ok(elapsedMs < 1_000, `flood took ${elapsedMs} ms`);
+  // Generous for a loaded machine, yet far below what a flood that waited on fetches one by one would take.
+  assert.ok(elapsedMs < 5_000, `flood took ${elapsedMs} ms`);
   assert.equal(f.logs.filter((l) => l.level === "warn").length, 0);
 });
 
@@ -360,14 +362,19 @@ Deno.test("issuer down at start: not ready and rejecting, then ready once the is
   let issuer: TestIssuer | undefined;
   try {
     assert.equal(verifier.readiness().ready, false);
-    await new Promise((resolve) => setTimeout(resolve, 100)); // a few failed attempts
+    const failures = () => logs.filter((l) => l.msg === "OIDC discovery failed");
+    await until(
+      "a few failed attempts",
+      20_000,
+      () => Promise.resolve(failures().length >= 2 ? true : undefined),
+    );
     const down = verifier.readiness();
     assert.equal(down.ready, false);
     assert.match(
       down.detail,
       new RegExp(`127\\.0\\.0\\.1:${port}.*failed \\(attempt \\d+, next in \\d+ ms\\)`),
     );
-    assert.ok(logs.filter((l) => l.msg === "OIDC discovery failed").length >= 2, "retried in the background");
+    assert.ok(failures().length >= 2, "retried in the background");
     await assertUnauthenticated(verifier.verify(token));
     assert.match(
       String(logs.findLast((l) => l.msg === "bearer token rejected")?.fields?.reason),
@@ -378,9 +385,12 @@ Deno.test("issuer down at start: not ready and rejecting, then ready once the is
     issuer = new TestIssuer(port);
     issuer.published = [keys.rsa];
     const started = performance.now();
-    const ready = await waitUntilReady(verifier, 2_000);
+    const ready = await waitUntilReady(verifier, 20_000);
     const waitedMs = performance.now() - started;
-    assert.ok(waitedMs < 1_000, `ready after ${waitedMs} ms; the backoff is capped at 200 ms`);
+    // The cap itself, from what the verifier scheduled; the wall clock only with room for a loaded machine.
+    const delays = failures().map((l) => Number(l.fields?.delayMs));
+    assert.ok(delays.every((ms) => ms <= 200), `retry delays ${delays}; the backoff is capped at 200 ms`);
+    assert.ok(waitedMs < 5_000, `ready after ${waitedMs} ms; the backoff is capped at 200 ms`);
     assert.equal(ready.ready, true);
     assert.match(ready.detail, /issuer http:\/\/127\.0\.0\.1/);
     assert.deepEqual(readinessChanges.map((r) => r.ready), [true]);
@@ -428,7 +438,7 @@ Deno.test("a JWKS that cannot be loaded at start keeps the verifier not ready un
     assert.equal(verifier.readiness().ready, false);
     assert.match(verifier.readiness().detail, /HTTP 503/);
     issuer.jwksStatus = 200;
-    assert.equal((await waitUntilReady(verifier, 2_000)).ready, true);
+    assert.equal((await waitUntilReady(verifier, 20_000)).ready, true);
   } finally {
     await verifier.close();
   }
@@ -444,7 +454,8 @@ Deno.test("close stops background discovery promptly and verify then rejects", a
   await new Promise((resolve) => setTimeout(resolve, 50));
   const started = performance.now();
   await verifier.close();
-  assert.ok(performance.now() - started < 500);
+  // Far below the minute the backoff would sleep, with room for a loaded machine.
+  assert.ok(performance.now() - started < 10_000);
   assert.equal(verifier.readiness().ready, false);
   assert.equal(verifier.readiness().detail, "OIDC verifier closed");
   await assertUnauthenticated(verifier.verify("a.b.c"));

@@ -72,7 +72,9 @@ Deno.test("the remote end closing ends the stream at once, with nothing written 
   }, async (session) => {
     const started = performance.now();
     assert.deepEqual(await drain(session), { text: "bye" });
-    assert.ok(performance.now() - started < 1_000);
+    // Nothing here times out by itself, so a stream that did not end would hang; the bound is loose on
+    // purpose (a loaded machine) and still says "not after some idle timeout".
+    assert.ok(performance.now() - started < 5_000);
   });
 });
 

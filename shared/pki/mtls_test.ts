@@ -60,7 +60,7 @@ async function withHub(ca: Ca, body: (hub: Hub) => Promise<void>): Promise<void>
     const queued = events.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise<ServerEvent>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no server event within 5 s")), 5000);
+      const timer = setTimeout(() => reject(new Error("no server event within 20 s")), 20_000);
       waiters.push((event) => {
         clearTimeout(timer);
         resolve(event);

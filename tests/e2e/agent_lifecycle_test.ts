@@ -35,6 +35,7 @@ import { yamlDocuments } from "../../server/manifest/yaml_documents.ts";
 import { writeKubeconfig } from "../testbed/kubeconfig.ts";
 import { startAgentProcess } from "../support/agent_process.ts";
 import { type Fleet, startFleet } from "../support/fleet.ts";
+import { waitForAgentConnected } from "../support/hub_process.ts";
 import type { RunningProcess } from "../support/process.ts";
 import { repoRoot } from "../support/repo.ts";
 
@@ -70,7 +71,7 @@ Deno.test({
     // alice (group platform-admins) may read pods in demo, so a request as alice can succeed.
     const listDemoPodsAsAlice = () =>
       retryFor(
-        10_000,
+        30_000,
         () =>
           resources.list(
             { cluster: CLUSTER, version: "v1", resource: "pods", namespace: "demo" },
@@ -92,6 +93,7 @@ Deno.test({
       return { kubeconfig, client };
     };
     const startAgent = async (kubeconfig: string, enrolmentToken: string, extraArgs: string[]) => {
+      const fromLine = fleet.hub.lines.length;
       const agent = await startAgentProcess({
         cluster: CLUSTER,
         hubUrl: fleet.hub.url,
@@ -101,6 +103,7 @@ Deno.test({
         extraArgs,
       });
       agents.push(agent);
+      await waitForAgentConnected(fleet.hub, CLUSTER, fromLine);
       return agent;
     };
 

@@ -17,6 +17,7 @@ import { startHub } from "../../server/hub.ts";
 import { createEnrolmentTokenKey, mintEnrolmentToken } from "../../server/tunnel/enrolment_token.ts";
 import { ensureTestbed } from "../testbed/testbed.ts";
 import { startAgentProcess } from "../support/agent_process.ts";
+import { until } from "../support/expect.ts";
 
 async function bodyOf(response: http.IncomingMessage): Promise<string> {
   let text = "";
@@ -59,6 +60,12 @@ Deno.test({
         enrolmentToken: await mintEnrolmentToken(tokenKey, { cluster: name }),
       })
     ));
+    // The agents' "tunnel up" can come before the hub's side of the TLS 1.3 handshake has finished.
+    await until(
+      "the hub to attach both agents",
+      30_000,
+      () => Promise.resolve(hub.clusters.get("alpha") && hub.clusters.get("beta") ? true : undefined),
+    );
     const betaAdmin = new k8s.KubeConfig();
     betaAdmin.loadFromFile(testbed.clusters.find((c) => c.name === "beta")!.kubeconfig);
     const rbac = betaAdmin.makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -84,14 +91,20 @@ Deno.test({
             subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "oidc:auditors" }],
           },
         });
-        const allowed = await hub.access.request("beta", mallory, {
-          method: "GET",
-          path: "/api/v1/namespaces",
+        // The apiserver's RBAC authorizer sees a new binding a moment after it is created.
+        const allowed = await until("the binding to take effect", 30_000, async () => {
+          const response = await hub.access.request("beta", mallory, {
+            method: "GET",
+            path: "/api/v1/namespaces",
+          });
+          const body = await bodyOf(response);
+          if (response.statusCode === 403) return undefined;
+          return { status: response.statusCode, body };
         });
-        const names = JSON.parse(await bodyOf(allowed)).items.map((n: { metadata: { name: string } }) =>
+        assert.equal(allowed.status, 200, allowed.body);
+        const names = JSON.parse(allowed.body).items.map((n: { metadata: { name: string } }) =>
           n.metadata.name
         );
-        assert.equal(allowed.statusCode, 200);
         assert.ok(names.includes(marker), "beta's own namespace is listed through beta's agent");
       });
 

@@ -14,6 +14,12 @@ import { startHubProcess } from "../support/hub_process.ts";
 import { findSample, parseMetrics } from "../support/metrics_text.ts";
 import { badTokens, claimsFor, randomKidToken } from "../support/tokens.ts";
 
+/**
+ * The probe's own deadlines (1 s each by default) are for a kubelet; on a loaded test machine a hub that
+ * answers a little late would read as "connection failed" (2) or "RPC failed" (3), not as its status.
+ */
+const probeTimeouts = ["-connect-timeout=15s", "-rpc-timeout=15s"];
+
 const appMethods = [
   "otterscale.fleet.v1.FleetService/ListClusters",
   "otterscale.fleet.v1.FleetService/Register",
@@ -130,7 +136,7 @@ Deno.test("hub API surface with real clients", async (t) => {
         const service of ["", "otterscale.fleet.v1.FleetService", "otterscale.resource.v1.ResourceService"]
       ) {
         const output = await new Deno.Command(probe, {
-          args: [`-addr=127.0.0.1:${hub.port}`, `-service=${service}`],
+          args: [`-addr=127.0.0.1:${hub.port}`, `-service=${service}`, ...probeTimeouts],
         })
           .output();
         const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
@@ -138,7 +144,7 @@ Deno.test("hub API surface with real clients", async (t) => {
         assert.match(text, /SERVING/);
       }
       const unknown = await new Deno.Command(probe, {
-        args: [`-addr=127.0.0.1:${hub.port}`, "-service=no.Such"],
+        args: [`-addr=127.0.0.1:${hub.port}`, "-service=no.Such", ...probeTimeouts],
       })
         .output();
       assert(unknown.code !== 0, "an unknown service is not reported healthy");
@@ -243,7 +249,8 @@ Deno.test("the hub starts while the issuer is unreachable, and health says so un
   const hub = await startHubProcess({ issuerUrl: realmUrl, waitForIssuer: false });
   const probe = await grpcHealthProbe();
   const check = async () =>
-    (await new Deno.Command(probe, { args: [`-addr=127.0.0.1:${hub.port}`] }).output()).code;
+    (await new Deno.Command(probe, { args: [`-addr=127.0.0.1:${hub.port}`, ...probeTimeouts] }).output())
+      .code;
   let issuer: TestIssuer | undefined;
   try {
     // Exit code 4 is the probe's "not serving".
@@ -251,7 +258,9 @@ Deno.test("the hub starts while the issuer is unreachable, and health says so un
     issuer = new TestIssuer(port);
     const key = await generateTestKey("ES256", "late");
     issuer.published = [key];
-    const deadline = Date.now() + 40_000;
+    // The hub retries discovery with backoff capped at 30 s (server/auth/oidc_verifier.ts), so the next
+    // attempt after the issuer came up can be that far away; the margin is for a loaded machine.
+    const deadline = Date.now() + 60_000;
     while (await check() !== 0) {
       assert(Date.now() < deadline, "health never became SERVING after the issuer came up");
       await new Promise((r) => setTimeout(r, 250));

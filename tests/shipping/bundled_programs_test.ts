@@ -14,6 +14,7 @@ import { FleetService } from "../../shared/gen/otterscale/fleet/v1/fleet_pb.ts";
 import { loadOrCreateCa } from "../../shared/pki/mod.ts";
 import { passwordGrant } from "../testbed/keycloak/password_grant.ts";
 import { ensureTestbed } from "../testbed/testbed.ts";
+import { waitForAgentConnected } from "../support/hub_process.ts";
 import { type RunningProcess, spawnProcess } from "../support/process.ts";
 import { denoLauncher, repoRoot } from "../support/repo.ts";
 import { parseTask } from "../../scripts/compile.ts";
@@ -80,6 +81,7 @@ Deno.test("bundled hub and agent run with the production flags: enrol, tunnel, L
     ]);
     processes.push(agent);
     await agent.waitForLine((l) => l.includes('"msg":"tunnel up"'), 60_000);
+    await waitForAgentConnected(hub, "alpha", 0);
 
     const alice = testbed.users.find((u) => u.username === "alice")!;
     const token = (await passwordGrant(testbed.keycloak, alice.username, alice.password)).access_token;

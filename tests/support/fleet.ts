@@ -9,7 +9,7 @@ import { createEnrolmentTokenKey, mintEnrolmentToken } from "../../server/tunnel
 import { ensureTestbed, type TestbedState } from "../testbed/testbed.ts";
 import { passwordGrant } from "../testbed/keycloak/password_grant.ts";
 import { startAgentProcess } from "./agent_process.ts";
-import { type HubProcess, startHubProcess } from "./hub_process.ts";
+import { type HubProcess, startHubProcess, waitForAgentConnected } from "./hub_process.ts";
 import type { RunningProcess } from "./process.ts";
 import { repoRoot } from "./repo.ts";
 
@@ -60,6 +60,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const startAgent = async (cluster: string, extraArgs: string[] = []) => {
     const info = testbed.clusters.find((c) => c.name === cluster);
     if (!info) throw new Error(`the test bed has no cluster ${cluster}`);
+    const fromLine = hub.lines.length;
     const agent = await startAgentProcess({
       cluster,
       hubUrl: hub.url,
@@ -70,6 +71,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       echo: options.echo,
     });
     agents.set(cluster, agent);
+    await waitForAgentConnected(hub, cluster, fromLine);
     return agent;
   };
 

@@ -3,6 +3,7 @@
  * production permission flags) and finds the port it bound.
  */
 import { join } from "node:path";
+import { until } from "./expect.ts";
 import { type RunningProcess, spawnProcess } from "./process.ts";
 import { repoRoot, taskArgv } from "./repo.ts";
 
@@ -55,4 +56,24 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   }
   const tunnelPort = Number(tunnelAddress.slice(tunnelAddress.lastIndexOf(":") + 1));
   return Object.assign(process, { url: `http://127.0.0.1:${port}`, port, tunnelPort, caDir });
+}
+
+/**
+ * Resolves once the hub has logged `cluster`'s agent as connected in a line at index `fromLine` or later
+ * (take `hub.lines.length` before starting the agent). The agent's own "tunnel up" is not enough: TLS 1.3
+ * lets the client finish its handshake before the server has, so on a busy machine a request right after
+ * "tunnel up" can still find the cluster not connected.
+ */
+export async function waitForAgentConnected(
+  hub: RunningProcess,
+  cluster: string,
+  fromLine: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  await until(`the hub to attach ${cluster}'s agent`, timeoutMs, () => {
+    const attached = hub.lines.slice(fromLine).some((line) =>
+      line.includes('"msg":"agent connected"') && JSON.parse(line).cluster === cluster
+    );
+    return Promise.resolve(attached ? true : undefined);
+  });
 }

@@ -20,7 +20,7 @@ Deno.test("a detached process logs to its file, is found by its PID file and sto
     assert.equal(await readPidFile(`${dir}/out.pid`), pid);
 
     let log = "";
-    for (let i = 0; i < 50 && !log.includes("child "); i++) {
+    for (let i = 0; i < 200 && !log.includes("child "); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       log = await Deno.readTextFile(`${dir}/out.log`);
     }
@@ -32,7 +32,7 @@ Deno.test("a detached process logs to its file, is found by its PID file and sto
 
     await stopProcessGroup(pid, marker, 5_000);
     assert.equal(await processAlive(pid, marker), false);
-    for (let i = 0; i < 50 && await processAlive(childPid, "sleep"); i++) {
+    for (let i = 0; i < 200 && await processAlive(childPid, "sleep"); i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.equal(await processAlive(childPid, "sleep"), false);
