@@ -274,7 +274,7 @@ Deno.test("proxy (local upstream): an apiserver that never completes the TLS han
         JSON.parse(reply.text).message,
         "the agent cannot reach the kube-apiserver (ConnectError)",
       );
-      assert.ok(elapsed >= 190 && elapsed < 2_000, `answered after ${elapsed} ms`);
+      assert.ok(elapsed >= 190 && elapsed < 10_000, `answered after ${elapsed} ms`);
     }, 200);
   } finally {
     for (const socket of sockets) socket.destroy();

@@ -511,7 +511,7 @@ async function execOverWebSocket(client: ProxyClient, path: string, headers: [st
 }
 
 /** Starts a streaming GET; its status and headers must arrive within `timeoutMs`, before any body. */
-function openStream(client: ProxyClient, path: string, headers: RequestHeaders, timeoutMs = 2_000) {
+function openStream(client: ProxyClient, path: string, headers: RequestHeaders, timeoutMs = 10_000) {
   return new Promise<{ request: http.ClientRequest; response: http.IncomingMessage }>((resolve, reject) => {
     const request = http.request(
       { agent: client.agent, host: "cluster.tunnel", path, headers },

@@ -235,7 +235,7 @@ Deno.test("keepalive timeout closes a session whose peer went silent", async () 
   const reason = await session.closed;
   const elapsed = performance.now() - started;
   assert(reason?.message.includes("keepalive timeout"), reason?.message);
-  assert(elapsed >= 140 && elapsed < 1_000, `closed after ${elapsed} ms`);
+  assert(elapsed >= 140 && elapsed < 10_000, `closed after ${elapsed} ms`);
   assert(client.destroyed);
   await new Promise<void>((resolve) => server.end(resolve));
   server.destroy();
