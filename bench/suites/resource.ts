@@ -4,13 +4,22 @@
  * apiserver with the test bed's admin certificate, in one run:
  * - a small Get, sequential (p50/p99, and what the hub adds);
  * - a List of 5,000 ConfigMaps (time to first byte, total, the hub's peak RSS);
- * - 1,000 concurrent Watch streams, each update's delivery latency.
+ * - 1,000 concurrent Watch streams (BENCH_WATCHERS), each update's delivery latency, and the hub's
+ *   memory with all of them open. The direct watches impersonate alice, so that the apiserver's
+ *   priority and fairness treat both sides alike (the admin certificate would be exempt).
  */
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { Buffer } from "node:buffer";
 import * as https from "node:https";
 import * as k8s from "@kubernetes/client-node";
-import { ResourceService, WatchEvent_Type } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  ListRequestSchema,
+  ListResponseSchema,
+  ResourceService,
+  WatchEvent_Type,
+} from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import { startFleet } from "../../tests/support/fleet.ts";
 import { summarize, timeSequential } from "../stats.ts";
 import type { BenchRow } from "../table.ts";
@@ -36,10 +45,19 @@ export async function benchResource(): Promise<BenchRow[]> {
     console.error("resource: get…");
     rows.push(...await benchGet(admin, hub, headers));
     console.error("resource: list of 5,000…");
-    rows.push(...await benchList(admin, hub, headers, fleet.hub.child.pid));
-    console.error(`resource: ${watchers} watches…`);
-    const hubStreams = createClient(ResourceService, createGrpcTransport({ baseUrl: fleet.hub.url }));
-    rows.push(...await benchWatch(admin, hubStreams, headers));
+    rows.push(...await benchList(admin, fleet.hub.url, headers, fleet.hub.child.pid));
+    // One HTTP/2 connection for all streams, closed before the hub stops: Deno's HTTP/2 client can
+    // abort the process on a GOAWAY that arrives while many streams are being cancelled.
+    const session = new Http2SessionManager(fleet.hub.url);
+    const hubStreams = createClient(
+      ResourceService,
+      createGrpcTransport({ baseUrl: fleet.hub.url, sessionManager: session }),
+    );
+    try {
+      rows.push(...await benchWatch(admin, hubStreams, headers, fleet.hub.child.pid, impersonationOf(token)));
+    } finally {
+      session.abort();
+    }
   } finally {
     await admin.request("DELETE", `/api/v1/namespaces/${namespace}`).catch(() => {});
     admin.close();
@@ -61,7 +79,11 @@ interface DirectResponse {
 interface DirectClient {
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<DirectResponse>;
   /** A request whose body the caller reads until `signal` aborts. */
-  stream(path: string, signal: AbortSignal): Promise<DirectResponse>;
+  stream(
+    path: string,
+    signal: AbortSignal,
+    headers?: Record<string, string | string[]>,
+  ): Promise<DirectResponse>;
   close(): void;
 }
 
@@ -84,6 +106,7 @@ async function directClient(kubeconfig: string): Promise<DirectClient> {
     body?: unknown,
     contentType = "application/json",
     signal?: AbortSignal,
+    extraHeaders: Record<string, string | string[]> = {},
   ) =>
     new Promise<DirectResponse>((resolve, reject) => {
       const request = https.request({
@@ -93,7 +116,7 @@ async function directClient(kubeconfig: string): Promise<DirectClient> {
         method,
         path,
         signal,
-        headers: body === undefined ? {} : { "content-type": contentType },
+        headers: body === undefined ? extraHeaders : { ...extraHeaders, "content-type": contentType },
       }, (response) => {
         response.socket.setNoDelay(true);
         resolve({
@@ -111,7 +134,7 @@ async function directClient(kubeconfig: string): Promise<DirectClient> {
     });
   return {
     request: (method, path, body, contentType) => send(method, path, body, contentType),
-    stream: (path, signal) => send("GET", path, undefined, undefined, signal),
+    stream: (path, signal, headers) => send("GET", path, undefined, undefined, signal, headers),
     close: () => agent.destroy(),
   };
 }
@@ -177,52 +200,119 @@ async function benchGet(
   ];
 }
 
+/** List rounds per path; the table shows each path's median. */
+const listRounds = 3;
+
+/**
+ * A List of 5,000 ConfigMaps straight from the apiserver and through the hub, `listRounds` times each,
+ * alternating. Through the hub it is measured twice: as raw bytes (a Connect unary POST read like the
+ * direct body: time to first byte and to the last) and with the typed client (which also decodes every
+ * object into JSON). Neither side asks for compression, so both move the bytes they are.
+ */
 async function benchList(
   admin: DirectClient,
-  hub: HubClient,
+  hubUrl: string,
   headers: Record<string, string>,
   hubPid: number,
 ): Promise<BenchRow[]> {
   await createConfigMaps(admin, listSize);
-  const path = `/api/v1/namespaces/${namespace}/configmaps?labelSelector=bench%3Dlist`;
-  const directStarted = performance.now();
-  const response = await admin.request("GET", path);
-  let directFirstByteMs = 0;
-  let bytes = 0;
-  for await (const chunk of response.body) {
-    if (bytes === 0) directFirstByteMs = performance.now() - directStarted;
-    bytes += chunk.length;
-  }
-  const directTotalMs = performance.now() - directStarted;
-
-  const rssBefore = peakRssBytes(hubPid);
-  const hubStarted = performance.now();
-  // A unary RPC: the first byte is the whole answer.
-  const listed = await hub.list({
+  const request = {
     cluster,
     version: "v1",
     resource: "configmaps",
     namespace,
     labelSelector: "bench=list",
-  }, {
-    headers,
-  });
-  const hubTotalMs = performance.now() - hubStarted;
-  if (listed.items.length !== listSize) throw new Error(`hub listed ${listed.items.length} of ${listSize}`);
-  const rssAfter = peakRssBytes(hubPid);
+  };
+  const typed = createClient(
+    ResourceService,
+    createConnectTransport({ baseUrl: hubUrl, httpVersion: "1.1", acceptCompression: [] }),
+  );
+  const direct: BodyTiming[] = [];
+  const raw: BodyTiming[] = [];
+  const typedMs: number[] = [];
+  const rssBefore = currentRssBytes(hubPid);
+  let peakAfterFirst = 0;
+  for (let round = 0; round < listRounds; round++) {
+    direct.push(
+      await timeBody(
+        admin.request("GET", `/api/v1/namespaces/${namespace}/configmaps?labelSelector=bench%3Dlist`),
+      ),
+    );
+    const posted = timeBody(postList(hubUrl, headers, request));
+    const timing = await posted;
+    const items = fromBinary(ListResponseSchema, timing.body!).items.length;
+    if (items !== listSize) throw new Error(`hub listed ${items} of ${listSize}`);
+    raw.push({ ...timing, body: undefined });
+    if (round === 0) peakAfterFirst = peakRssBytes(hubPid);
+    const started = performance.now();
+    const listed = await typed.list(request, { headers });
+    typedMs.push(performance.now() - started);
+    if (listed.items.length !== listSize) throw new Error(`hub listed ${listed.items.length} of ${listSize}`);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   return [
     row("list-5000", "direct to kube-apiserver", {
-      ttfb_ms: directFirstByteMs,
-      total_ms: directTotalMs,
-      body_mib: bytes / 2 ** 20,
+      ttfb_ms: median(direct.map((t) => t.ttfbMs)),
+      total_ms: median(direct.map((t) => t.totalMs)),
+      body_mib: direct[0].bytes / 2 ** 20,
     }),
-    row("list-5000", "through hub (Connect unary)", {
-      ttfb_ms: hubTotalMs,
-      total_ms: hubTotalMs,
-      hub_peak_rss_mib: rssAfter / 2 ** 20,
-      hub_peak_rss_growth_mib: (rssAfter - rssBefore) / 2 ** 20,
+    row("list-5000", "through hub (Connect unary, bytes read)", {
+      ttfb_ms: median(raw.map((t) => t.ttfbMs)),
+      total_ms: median(raw.map((t) => t.totalMs)),
+      body_mib: raw[0].bytes / 2 ** 20,
+      // The hub's resident set before the first List, and its peak once that List is done.
+      hub_rss_before_mib: rssBefore / 2 ** 20,
+      hub_peak_rss_mib: peakAfterFirst / 2 ** 20,
     }),
+    row("list-5000", "through hub (typed client, objects decoded)", { total_ms: median(typedMs) }),
   ];
+}
+
+interface BodyTiming {
+  ttfbMs: number;
+  totalMs: number;
+  bytes: number;
+  /** The whole body, when asked for. */
+  body?: Uint8Array;
+}
+
+/** Times a response from the moment `response` was asked for until its first and its last byte. */
+async function timeBody(response: Promise<DirectResponse>): Promise<BodyTiming> {
+  const started = performance.now();
+  const answer = await response;
+  if (answer.status !== 200) throw new Error(`list: HTTP ${answer.status}`);
+  let ttfbMs = 0;
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of answer.body) {
+    if (bytes === 0) ttfbMs = performance.now() - started;
+    bytes += chunk.length;
+    chunks.push(chunk);
+  }
+  return { ttfbMs, totalMs: performance.now() - started, bytes, body: Buffer.concat(chunks) };
+}
+
+/** A Connect unary List call as plain HTTP (binary protobuf, no compression), its body unread. */
+async function postList(
+  hubUrl: string,
+  headers: Record<string, string>,
+  request: MessageInitShape<typeof ListRequestSchema>,
+): Promise<DirectResponse> {
+  const response = await fetch(`${hubUrl}/${ResourceService.typeName}/${ResourceService.method.list.name}`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/proto", "accept-encoding": "identity" },
+    body: toBinary(ListRequestSchema, create(ListRequestSchema, request)),
+  });
+  const body = response.body!;
+  return {
+    status: response.status,
+    body,
+    async drain() {
+      let bytes = 0;
+      for await (const chunk of body) bytes += chunk.length;
+      return bytes;
+    },
+  };
 }
 
 async function createConfigMaps(admin: DirectClient, count: number): Promise<void> {
@@ -246,50 +336,39 @@ function peakRssBytes(pid: number): number {
   return kib * 1024;
 }
 
+/** Watches being set up at once: a burst of 1,000 trips the apiserver's priority-and-fairness queues. */
+const watchOpenConcurrency = 50;
+
+/** What a watcher hands on: the event type and the ConfigMap's `data.seq`. */
+type OnWatchEvent = (type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR", seq?: string) => void;
+
+/** Opens one watch and reports its events until `signal` aborts; resolves once it has ended. */
+type OpenWatch = (signal: AbortSignal, onEvent: OnWatchEvent) => Promise<void>;
+
+interface WatchPhase {
+  latencies: number[];
+  /** The hub's resident set with all watches open, when measured. */
+  rssOpenBytes?: number;
+}
+
+/**
+ * `watchers` watches straight to the apiserver, then as many through the hub, each phase alone (so
+ * that the client handles one set of streams at a time). Both phases watch as alice: the direct ones
+ * impersonate her with the admin certificate, so the apiserver's priority and fairness treat both alike.
+ */
 async function benchWatch(
   admin: DirectClient,
   hub: HubClient,
   headers: Record<string, string>,
+  hubPid: number,
+  alice: Impersonation,
 ): Promise<BenchRow[]> {
   const name = "watched";
   await (await admin.request("POST", `/api/v1/namespaces/${namespace}/configmaps`, {
     metadata: { name, labels: { bench: "watch" } },
     data: { seq: "-1" },
   })).drain();
-  const sentAt = new Map<string, number>();
-  const hubLatencies: number[] = [];
-  const directLatencies: number[] = [];
-  const stop = new AbortController();
-  const ready: Promise<void>[] = [];
-  const failures: string[] = [];
-
-  for (let i = 0; i < watchers; i++) {
-    let markReady!: () => void;
-    ready.push(new Promise((r) => markReady = r));
-    (async () => {
-      const stream = hub.watch(
-        { cluster, version: "v1", resource: "configmaps", namespace, labelSelector: "bench=watch" },
-        { headers, signal: stop.signal },
-      );
-      for await (const event of stream) {
-        if (event.type === WatchEvent_Type.BOOKMARK || event.type === WatchEvent_Type.ADDED) markReady();
-        // A Struct field is a plain JSON object in protobuf-es.
-        const seq = (event.resource?.object as { data?: { seq?: string } } | undefined)?.data?.seq;
-        if (event.type === WatchEvent_Type.MODIFIED && seq && sentAt.has(seq)) {
-          hubLatencies.push(performance.now() - sentAt.get(seq)!);
-        }
-      }
-    })().catch((error) => {
-      if (!stop.signal.aborted) failures.push(String(error));
-    }).finally(markReady);
-    void directWatch(admin, stop.signal, sentAt, directLatencies, markReady);
-  }
-  await Promise.all(ready);
-  if (failures.length > 0) throw new Error(`${failures.length} hub watches failed, e.g. ${failures[0]}`);
-  await new Promise((r) => setTimeout(r, 1_000));
-  for (let k = 0; k < watchUpdates; k++) {
-    const seq = String(k);
-    sentAt.set(seq, performance.now());
+  const update = async (seq: string) => {
     const response = await admin.request(
       "PATCH",
       `/api/v1/namespaces/${namespace}/configmaps/${name}`,
@@ -297,41 +376,143 @@ async function benchWatch(
       "application/merge-patch+json",
     );
     await response.drain();
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  await new Promise((r) => setTimeout(r, 2_000));
-  stop.abort();
-  const viaHub = summarize(hubLatencies);
-  const direct = summarize(directLatencies);
+  };
+
+  console.error(`resource: ${watchers} direct watches…`);
+  const direct = await watchPhase(
+    (signal, onEvent) => directWatch(admin, alice, signal, onEvent),
+    update,
+    "direct",
+  );
+  const rssBefore = currentRssBytes(hubPid);
+  console.error(`resource: ${watchers} watches through the hub…`);
+  const viaHub = await watchPhase(
+    (signal, onEvent) => hubWatch(hub, headers, signal, onEvent),
+    update,
+    "hub",
+    hubPid,
+  );
+  const directSummary = summarize(direct.latencies);
+  const hubSummary = summarize(viaHub.latencies);
+  const mib = (bytes: number) => bytes / 2 ** 20;
   return [
-    row("watch-1000", `direct: ${watchers} watches, ${watchUpdates} updates`, {
-      events: String(direct.count),
-      p50_ms: direct.p50Ms,
-      p99_ms: direct.p99Ms,
+    row("watch-1000", `direct (as alice): ${watchers} watches, ${watchUpdates} updates`, {
+      events: String(directSummary.count),
+      p50_ms: directSummary.p50Ms,
+      p99_ms: directSummary.p99Ms,
     }),
-    row("watch-1000", `through hub (gRPC streams): ${watchers} watches`, {
-      events: String(viaHub.count),
-      p50_ms: viaHub.p50Ms,
-      p99_ms: viaHub.p99Ms,
-      added_p50_ms: viaHub.p50Ms - direct.p50Ms,
-      added_p99_ms: viaHub.p99Ms - direct.p99Ms,
+    row("watch-1000", `through hub (gRPC streams): ${watchers} watches, ${watchUpdates} updates`, {
+      events: String(hubSummary.count),
+      p50_ms: hubSummary.p50Ms,
+      p99_ms: hubSummary.p99Ms,
+      added_p50_ms: hubSummary.p50Ms - directSummary.p50Ms,
+      added_p99_ms: hubSummary.p99Ms - directSummary.p99Ms,
+      hub_rss_open_mib: mib(viaHub.rssOpenBytes ?? 0),
+      hub_rss_growth_mib: mib((viaHub.rssOpenBytes ?? 0) - rssBefore),
+      hub_peak_rss_mib: mib(peakRssBytes(hubPid)),
     }),
   ];
 }
 
+/**
+ * Opens `watchers` watches (at most watchOpenConcurrency being set up at a time), then makes
+ * `watchUpdates` updates one after another, each once every watch has seen the previous one (or after
+ * 10 s), and times each update's arrival at each watch.
+ */
+async function watchPhase(
+  open: OpenWatch,
+  update: (seq: string) => Promise<void>,
+  label: string,
+  hubPid?: number,
+): Promise<WatchPhase> {
+  const stop = new AbortController();
+  const sentAt = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const latencies: number[] = [];
+  const failures: string[] = [];
+  const ended: Promise<void>[] = [];
+  let progress = () => {};
+
+  const openOne = () =>
+    new Promise<void>((ready) => {
+      const watch = open(stop.signal, (type, seq) => {
+        if (type === "ADDED" || type === "BOOKMARK") ready();
+        if (type !== "MODIFIED" || seq === undefined || !sentAt.has(seq)) return;
+        latencies.push(performance.now() - sentAt.get(seq)!);
+        seen.set(seq, (seen.get(seq) ?? 0) + 1);
+        progress();
+      }).catch((error) => {
+        if (!stop.signal.aborted) failures.push(String(error));
+      }).finally(ready);
+      ended.push(watch);
+    });
+  let next = 0;
+  await Promise.all(Array.from({ length: watchOpenConcurrency }, async () => {
+    while (next < watchers && failures.length === 0) {
+      next++;
+      await openOne();
+    }
+  }));
+  if (failures.length > 0) {
+    stop.abort();
+    throw new Error(`${label}: ${failures.length} watches failed, e.g. ${failures[0]}`);
+  }
+  await new Promise((r) => setTimeout(r, 1_000));
+  const rssOpenBytes = hubPid === undefined ? undefined : currentRssBytes(hubPid);
+
+  for (let k = 0; k < watchUpdates; k++) {
+    const seq = `${label}-${k}`;
+    const delivered = new Promise<void>((resolve) => {
+      progress = () => (seen.get(seq) ?? 0) >= watchers && resolve();
+      setTimeout(resolve, 10_000);
+    });
+    sentAt.set(seq, performance.now());
+    await update(seq);
+    await delivered;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  stop.abort();
+  await Promise.all(ended);
+  if (failures.length > 0) {
+    throw new Error(`${label}: ${failures.length} watches failed, e.g. ${failures[0]}`);
+  }
+  return { latencies, rssOpenBytes };
+}
+
+async function hubWatch(
+  hub: HubClient,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  onEvent: OnWatchEvent,
+): Promise<void> {
+  const stream = hub.watch(
+    { cluster, version: "v1", resource: "configmaps", namespace, labelSelector: "bench=watch" },
+    { headers, signal },
+  );
+  try {
+    for await (const event of stream) {
+      // A Struct field is a plain JSON object in protobuf-es.
+      const seq = (event.resource?.object as { data?: { seq?: string } } | undefined)?.data?.seq;
+      onEvent(WatchEvent_Type[event.type] as Parameters<OnWatchEvent>[0], seq);
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+}
+
 async function directWatch(
   admin: DirectClient,
+  alice: Impersonation,
   signal: AbortSignal,
-  sentAt: Map<string, number>,
-  latencies: number[],
-  ready: () => void,
+  onEvent: OnWatchEvent,
 ): Promise<void> {
   try {
     const response = await admin.stream(
       `/api/v1/namespaces/${namespace}/configmaps?watch=1&labelSelector=bench%3Dwatch&allowWatchBookmarks=true`,
       signal,
+      { "impersonate-user": alice.user, "impersonate-group": alice.groups },
     );
-    ready();
+    if (response.status !== 200) throw new Error(`direct watch: HTTP ${response.status}`);
     const decoder = new TextDecoder();
     let pending = "";
     for await (const chunk of response.body) {
@@ -340,15 +521,33 @@ async function directWatch(
       while ((newline = pending.indexOf("\n")) >= 0) {
         const event = JSON.parse(pending.slice(0, newline));
         pending = pending.slice(newline + 1);
-        const seq = event.object?.data?.seq;
-        if (event.type === "MODIFIED" && sentAt.has(seq)) {
-          latencies.push(performance.now() - sentAt.get(seq)!);
-        }
+        onEvent(event.type, event.object?.data?.seq);
       }
     }
-  } catch {
-    // cancelled
+  } catch (error) {
+    if (!signal.aborted) throw error;
   }
+}
+
+/** Who the hub makes alice on the cluster (see server/auth/identity.ts), read from her token. */
+interface Impersonation {
+  user: string;
+  groups: string[];
+}
+
+function impersonationOf(token: string): Impersonation {
+  const claims = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString("utf8"));
+  const groups: unknown[] = Array.isArray(claims.groups) ? claims.groups : [];
+  return {
+    user: claims.sub,
+    groups: ["system:authenticated", ...groups.map((group) => `oidc:${group}`)],
+  };
+}
+
+/** The process's current resident set (VmRSS), from /proc. */
+function currentRssBytes(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? "0") * 1024;
 }
 
 function row(suite: string, name: string, values: Record<string, number | string>): BenchRow {

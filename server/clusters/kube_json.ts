@@ -29,6 +29,98 @@ export async function readBody(response: IncomingMessage, limit: number, what: s
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
 }
 
+/**
+ * Hands each chunk of the body to `onChunk` as it arrives, and resolves at the end of the body. Uses the
+ * stream's events rather than its async iterator: a List body comes in thousands of small chunks, and the
+ * iterator costs a promise and several stream calls for each. If `onChunk` throws, the response is
+ * destroyed and the promise rejects with that error; a body that stops before its end rejects too.
+ */
+export function readChunks(response: IncomingMessage, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      response.off("data", onData).off("end", onEnd).off("error", settle).off("close", onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onData = (chunk: Uint8Array) => {
+      try {
+        onChunk(chunk);
+      } catch (error) {
+        settle(error);
+        response.destroy();
+      }
+    };
+    const onEnd = () => settle();
+    // After "end" this is a no-op; before it, the body was cut off (or the request aborted).
+    const onClose = () => settle(new Error("the connection closed before the end of the answer"));
+    response.on("data", onData).on("end", onEnd).on("error", settle).on("close", onClose);
+  });
+}
+
+/**
+ * Pulls a body chunk by chunk, for bodies read over a long time (watch streams): `next()` resolves with
+ * the next chunk, or undefined at the end, and rejects if the body fails or stops before its end. The
+ * stream is paused while a chunk waits to be taken, so a slow consumer holds the sender back. Lighter
+ * than the stream's async iterator, which costs several promises and stream calls per chunk; with a
+ * thousand watches, each event is one chunk per watch.
+ */
+export class ChunkReader {
+  readonly #response: IncomingMessage;
+  readonly #queue: Uint8Array[] = [];
+  #ended = false;
+  #failure: unknown;
+  #waiter: { resolve: (chunk: Uint8Array | undefined) => void; reject: (error: unknown) => void } | undefined;
+
+  constructor(response: IncomingMessage) {
+    this.#response = response;
+    response.on("data", (chunk: Uint8Array) => {
+      const waiter = this.#waiter;
+      if (waiter) {
+        this.#waiter = undefined;
+        waiter.resolve(chunk);
+        return;
+      }
+      this.#queue.push(chunk);
+      response.pause();
+    });
+    response.on("end", () => {
+      this.#ended = true;
+      this.#wake();
+    });
+    response.on("error", (error) => {
+      this.#failure ??= error;
+      this.#wake();
+    });
+    // After "end" this changes nothing; before it, the body was cut off (or the request aborted).
+    response.on("close", () => {
+      if (!this.#ended) this.#failure ??= new Error("the connection closed before the end of the answer");
+      this.#wake();
+    });
+  }
+
+  next(): Promise<Uint8Array | undefined> {
+    const chunk = this.#queue.shift();
+    if (chunk) {
+      if (this.#queue.length === 0) this.#response.resume();
+      return Promise.resolve(chunk);
+    }
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    this.#waiter = undefined;
+    if (this.#failure !== undefined) waiter.reject(this.#failure);
+    else waiter.resolve(undefined);
+  }
+}
+
 /** The body parsed as JSON; a body that is not JSON is an internal error naming `what`. */
 export async function readJson(response: IncomingMessage, limit: number, what: string): Promise<JsonValue> {
   return parseJson(await readBody(response, limit, what), what);
@@ -105,7 +197,8 @@ export class LineSplitter {
   }
 
   /** The complete lines `chunk` finishes (without their "\n"); empty lines are dropped. */
-  push(chunk: Uint8Array): Uint8Array[] {
+  push(data: Uint8Array): Uint8Array[] {
+    const chunk = plainBytes(data);
     const lines: Uint8Array[] = [];
     let start = 0;
     for (let end = chunk.indexOf(0x0a); end !== -1; end = chunk.indexOf(0x0a, start)) {
@@ -145,6 +238,16 @@ export class LineSplitter {
       );
     }
   }
+}
+
+/**
+ * The same bytes as a plain Uint8Array. Response chunks are node Buffers, whose indexOf and subarray are
+ * JavaScript in Deno and many times slower than the typed array's own (scanners call indexOf a lot).
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function trimCarriageReturn(line: Uint8Array): Uint8Array {

@@ -1,7 +1,13 @@
 /**
- * Reads a Kubernetes List body as it streams in: each element of the top-level `items` array is parsed
- * (and handed on) as soon as its last byte arrives, so the hub never holds the whole body and its parsed
- * form at the same time. Everything else (kind, apiVersion, metadata) is kept aside and parsed at the end.
+ * Reads a Kubernetes List body as it streams in: each element of the top-level `items` array is handed on
+ * (as its JSON text) as soon as its last byte arrives, so the hub never holds the whole body and the
+ * converted items at the same time. Everything else (kind, apiVersion, metadata) is kept aside and parsed
+ * at the end. `parseItem` turns an element's text into an object for callers that want one.
+ *
+ * A caller that can consume an element straight from the bytes (and tell where it ends) passes
+ * `consumeItem`: each element that starts with `{` in the current batch is offered to it first, and only
+ * an element it cannot finish (one running past the batch) is scanned and handed to `onItem`. Chunks are
+ * gathered into batches of BATCH_BYTES so that this is rare.
  *
  * A small byte scanner finds element boundaries: it tracks nesting depth and whether it is inside a
  * string, which is all JSON needs for that. Structural characters are ASCII, and UTF-8 continuation bytes
@@ -10,6 +16,7 @@
 import { Buffer } from "node:buffer";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { plainBytes } from "./kube_json.ts";
 import { asObject } from "./objects.ts";
 
 const QUOTE = 0x22;
@@ -22,12 +29,25 @@ const COMMA = 0x2c;
 const COLON = 0x3a;
 /** Top-level keys are short; longer strings at depth 1 are values and never compared. */
 const MAX_KEY_BYTES = 32;
+/** Chunks are scanned in batches of about this size (response chunks can be a few KiB each). */
+export const BATCH_BYTES = 128 * 1024;
+
+/**
+ * Consumes the element starting at `start` (a `{`) in `bytes`; returns the index just after it, or -1
+ * (having consumed nothing) when the element does not end within `bytes` or is not valid.
+ */
+export type ConsumeItem = (bytes: Uint8Array, start: number, index: number) => number;
 
 const decoder = new TextDecoder();
 
 export class ListBodyScanner {
-  readonly #onItem: (item: JsonObject) => void;
+  readonly #onItem: (json: Uint8Array, index: number) => void;
+  readonly #consumeItem: ConsumeItem | undefined;
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
   #depth = 0;
+  /** Just after the `[` of items or a `,` between elements: the next non-blank byte starts one. */
+  #atElement = false;
   #inString = false;
   #escaped = false;
   #inItems = false;
@@ -39,22 +59,55 @@ export class ListBodyScanner {
   #itemParts: Uint8Array[] = [];
   #itemCount = 0;
 
-  /** `onItem` gets each element of `items`, parsed, in order. */
-  constructor(onItem: (item: JsonObject) => void) {
+  /**
+   * `onItem` gets each element of `items` in order, as its JSON text (maybe with surrounding
+   * whitespace), and the element's index. The bytes may be a view of a chunk: use them before returning.
+   */
+  constructor(onItem: (json: Uint8Array, index: number) => void, consumeItem?: ConsumeItem) {
     this.#onItem = onItem;
+    this.#consumeItem = consumeItem;
   }
 
   get itemCount(): number {
     return this.#itemCount;
   }
 
-  push(chunk: Uint8Array): void {
+  push(data: Uint8Array): void {
+    this.#batch.push(data);
+    this.#batchBytes += data.length;
+    if (this.#batchBytes >= BATCH_BYTES) this.#flush();
+  }
+
+  #flush(): void {
+    if (this.#batchBytes === 0) return;
+    const joined = this.#batch.length === 1 ? this.#batch[0] : Buffer.concat(this.#batch, this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#scan(plainBytes(joined));
+  }
+
+  #scan(chunk: Uint8Array): void {
     // Where the current envelope or item region started in this chunk.
     let regionStart = 0;
     // Next quote and backslash in this chunk, found natively: most bytes of a list are inside strings.
     let nextQuote = -2;
     let nextBackslash = -2;
     for (let i = 0; i < chunk.length; i++) {
+      if (this.#atElement) {
+        if (isBlankByte(chunk[i])) continue;
+        this.#atElement = false;
+        const end = chunk[i] === OPEN_BRACE && this.#consumeItem
+          ? this.#consumeItem(chunk, i, this.#itemCount)
+          : -1;
+        if (end !== -1) {
+          // Consumed whole: what is left of its region is the blank before it.
+          this.#itemCount++;
+          this.#itemParts = [];
+          regionStart = end;
+          i = end - 1;
+          continue;
+        }
+      }
       if (this.#inString && !this.#escaped && !this.#stringBytes) {
         if (nextQuote !== -1 && nextQuote < i) nextQuote = chunk.indexOf(QUOTE, i);
         if (nextBackslash !== -1 && nextBackslash < i) nextBackslash = chunk.indexOf(BACKSLASH, i);
@@ -83,6 +136,7 @@ export class ListBodyScanner {
           if (!this.#inItems && this.#depth === 2 && this.#currentKey === "items") {
             this.#envelope.push(chunk.slice(regionStart, i + 1));
             this.#inItems = true;
+            this.#atElement = true;
             regionStart = i + 1;
           }
           break;
@@ -101,6 +155,7 @@ export class ListBodyScanner {
         case COMMA:
           if (this.#inItems && this.#depth === 2) {
             this.#endItem(chunk.subarray(regionStart, i));
+            this.#atElement = true;
             regionStart = i + 1;
           }
           break;
@@ -118,6 +173,7 @@ export class ListBodyScanner {
 
   /** The list without its items (`items: []`); throws when the body ended in the middle. */
   finish(): JsonObject {
+    this.#flush();
     if (this.#depth !== 0 || this.#inString || this.#inItems) {
       throw invalidList("the body ended in the middle of the list");
     }
@@ -145,22 +201,37 @@ export class ListBodyScanner {
   #endItem(tail: Uint8Array): void {
     const bytes = this.#itemParts.length === 0 ? tail : Buffer.concat([...this.#itemParts, tail]);
     this.#itemParts = [];
-    const text = decoder.decode(bytes);
     // `[]` and the whitespace around separators are not elements.
-    if (text.trim() === "") return;
-    let item: unknown;
-    try {
-      item = JSON.parse(text);
-    } catch (error) {
-      throw invalidList(`item ${this.#itemCount}: ${(error as Error).message}`);
-    }
-    const object = asObject(item as JsonObject);
-    if (!object) throw invalidList(`item ${this.#itemCount} is not an object`);
-    this.#itemCount++;
-    this.#onItem(object);
+    if (isBlank(bytes)) return;
+    this.#onItem(bytes, this.#itemCount++);
   }
 }
 
-function invalidList(detail: string): ConnectError {
+/** An element's text as an object; an internal error naming the element if it is not one. */
+export function parseItem(json: Uint8Array, index: number): JsonObject {
+  let item: unknown;
+  try {
+    item = JSON.parse(decoder.decode(json));
+  } catch (error) {
+    throw invalidList(`item ${index}: ${(error as Error).message}`);
+  }
+  const object = asObject(item as JsonObject);
+  if (!object) throw invalidList(`item ${index} is not an object`);
+  return object;
+}
+
+/** JSON whitespace only (space, tab, newline, carriage return). */
+function isBlank(bytes: Uint8Array): boolean {
+  for (const byte of bytes) {
+    if (!isBlankByte(byte)) return false;
+  }
+  return true;
+}
+
+function isBlankByte(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+}
+
+export function invalidList(detail: string): ConnectError {
   return new ConnectError(`the cluster sent an invalid list: ${detail}`, Code.Internal);
 }

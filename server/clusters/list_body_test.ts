@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { ListBodyScanner } from "./list_body.ts";
+import { BATCH_BYTES, ListBodyScanner, parseItem } from "./list_body.ts";
 
 const encoder = new TextEncoder();
 
@@ -10,7 +10,7 @@ function scan(
   chunkSizes: (i: number) => number,
 ): { items: JsonObject[]; envelope: JsonObject } {
   const items: JsonObject[] = [];
-  const scanner = new ListBodyScanner((item) => items.push(item));
+  const scanner = new ListBodyScanner((json, index) => items.push(parseItem(json, index)));
   const bytes = encoder.encode(body);
   for (let offset = 0, i = 0; offset < bytes.length; i++) {
     const size = Math.max(1, chunkSizes(i));
@@ -92,11 +92,43 @@ Deno.test("a body cut off inside the items is an error, not a shorter list", () 
 });
 
 Deno.test("a broken item names its position", () => {
-  const scanner = new ListBodyScanner(() => {});
-  assert.throws(
-    () => scanner.push(encoder.encode('{"items":[{"a":1},{"b":tru}]}')),
-    /invalid list: item 1: /,
+  const scanner = new ListBodyScanner(parseItem);
+  scanner.push(encoder.encode('{"items":[{"a":1},{"b":tru}]}'));
+  assert.throws(() => scanner.finish(), /invalid list: item 1: /);
+  const scalars = new ListBodyScanner(parseItem);
+  scalars.push(encoder.encode('{"items":[1]}'));
+  assert.throws(() => scalars.finish(), /item 0 is not an object/);
+});
+
+Deno.test("elements are handed on as their text, with their index, before the body ends", () => {
+  const seen: [string, number][] = [];
+  const scanner = new ListBodyScanner((json, index) => seen.push([new TextDecoder().decode(json), index]));
+  const first = `{"a":"${"x".repeat(BATCH_BYTES)},]"}`;
+  scanner.push(encoder.encode(`{"items":[ ${first} ,{"b":[1,2]}`));
+  assert.deepEqual(seen, [[` ${first} `, 0]]);
+  scanner.push(encoder.encode("]}"));
+  assert.deepEqual(seen.length, 1, "a short tail waits for more bytes or the end");
+  scanner.finish();
+  assert.deepEqual(seen, [[` ${first} `, 0], ['{"b":[1,2]}', 1]]);
+  assert.equal(scanner.itemCount, 2);
+});
+
+Deno.test("a consumer gets first go at each element; what it declines is scanned", () => {
+  const consumed: number[] = [];
+  const scanned: [string, number][] = [];
+  // Consumes the elements that are `{}` exactly, and declines the others.
+  const scanner = new ListBodyScanner(
+    (json, index) => scanned.push([new TextDecoder().decode(json).trim(), index]),
+    (bytes, start, index) => {
+      if (bytes[start + 1] !== 0x7d) return -1;
+      consumed.push(index);
+      return start + 2;
+    },
   );
-  const scalars = new ListBodyScanner(() => {});
-  assert.throws(() => scalars.push(encoder.encode('{"items":[1]}')), /item 0 is not an object/);
+  scanner.push(encoder.encode('{"items":[{}, {"a":"{}"} ,{},\n{"b":[{}]}, 7],"kind":"List"}'));
+  const envelope = scanner.finish();
+  assert.deepEqual(consumed, [0, 2]);
+  assert.deepEqual(scanned, [['{"a":"{}"}', 1], ['{"b":[{}]}', 3], ["7", 4]]);
+  assert.equal(scanner.itemCount, 5);
+  assert.deepEqual(envelope, { items: [], kind: "List" });
 });

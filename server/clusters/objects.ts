@@ -14,6 +14,8 @@ export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-confi
 /**
  * Removes `metadata.managedFields` and the last-applied annotation, and the annotations map when that
  * leaves it empty. Changes `object` in place (objects come fresh from JSON.parse) and returns it.
+ * json_struct_wire.ts applies the same rules while transcoding List items and watch events for binary
+ * callers: change both together (json_struct_wire_test.ts compares them).
  */
 export function sanitizeObject(object: KubeObject): KubeObject {
   const metadata = asObject(object.metadata);

@@ -1,7 +1,7 @@
 /**
  * A Kubernetes watch relayed as WatchEvents, for as long as the client stays: no time cap on our side (no
  * `timeoutSeconds`, no client timeout), bookmarks requested, the stream read line by line with
- * backpressure (the next chunk is read only after the client took the previous event).
+ * backpressure (the next chunk is taken only after the client took the previous event).
  *
  * Without a resource_version the watch asks for WatchList semantics (`sendInitialEvents=true`,
  * `resourceVersionMatch=NotOlderThan`): the current objects arrive as ADDED events, then a bookmark
@@ -18,17 +18,27 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { toConnectError } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import { type ClusterCaller, send } from "./kube_call.ts";
-import { LineSplitter } from "./kube_json.ts";
+import { ChunkReader, LineSplitter } from "./kube_json.ts";
 import type { ClusterRegistry } from "./registry.ts";
 import { resourcePath, type ResourceTarget, withQuery } from "./resource_paths.ts";
-import { type WatchEventInit, watchStep } from "./watch_events.ts";
+import { encodedWatchStep, type WatchEventInit, watchStep } from "./watch_events.ts";
 
 /** One event may be a whole object; Kubernetes stores objects of up to ~1.5 MiB. */
 export const MAX_WATCH_EVENT_BYTES = 16 * 1024 * 1024;
 
-export interface WatchParams {
+/** What a watch reads, and as whom. */
+export interface WatchTarget {
   caller: ClusterCaller;
   target: ResourceTarget;
+}
+
+export interface WatchParams {
+  /**
+   * Validates the request and resolves what to watch; runs when the stream starts, and its errors reach
+   * the client as they are. (A step inside the generator rather than one around it: every generator a
+   * stream passes through costs each event several promise turns, and a hub may serve thousands.)
+   */
+  resolve: () => Promise<WatchTarget>;
   labelSelector?: string;
   fieldSelector?: string;
   resourceVersion?: string;
@@ -36,6 +46,8 @@ export interface WatchParams {
   signal: AbortSignal;
   watchList: WatchListSupport;
   log: Logger;
+  /** The caller speaks binary protobuf: events may come pre-encoded (watch_events.ts). */
+  binary?: boolean;
 }
 
 /** Remembers, per connected tunnel, the group-versions whose apiserver refused WatchList parameters. */
@@ -68,7 +80,8 @@ export class WatchListSupport {
 }
 
 export async function* watchResource(params: WatchParams): AsyncGenerator<WatchEventInit> {
-  const { caller, target } = params;
+  const watched = await params.resolve();
+  const { caller, target } = watched;
   const what = `watch ${target.resource}${
     target.namespace ? ` in "${target.namespace}"` : ""
   } on cluster "${caller.cluster}"`;
@@ -78,11 +91,12 @@ export async function* watchResource(params: WatchParams): AsyncGenerator<WatchE
   params.signal.addEventListener("abort", abortUpstream, { once: true });
   let lastResourceVersion = params.resourceVersion ?? "";
   try {
-    const response = await openWatch(params, upstream.signal, what);
+    const response = await openWatch(params, watched, upstream.signal, what);
     const lines = new LineSplitter(MAX_WATCH_EVENT_BYTES);
-    for await (const chunk of response as AsyncIterable<Uint8Array>) {
+    const reader = new ChunkReader(response);
+    for (let chunk = await reader.next(); chunk; chunk = await reader.next()) {
       for (const line of lines.push(chunk)) {
-        const step = watchStep(line);
+        const step = params.binary ? encodedWatchStep(line) : watchStep(line);
         if (step.kind === "skip") {
           params.log.warn("watch: skipping event", {
             cluster: caller.cluster,
@@ -93,7 +107,7 @@ export async function* watchResource(params: WatchParams): AsyncGenerator<WatchE
         }
         yield step.event;
         if (step.kind === "end") throw step.error;
-        if (step.event.resourceVersion) lastResourceVersion = step.event.resourceVersion;
+        if (step.resourceVersion) lastResourceVersion = step.resourceVersion;
       }
     }
     const rest = lines.finish();
@@ -122,10 +136,13 @@ export async function* watchResource(params: WatchParams): AsyncGenerator<WatchE
   }
 }
 
-async function openWatch(params: WatchParams, signal: AbortSignal, what: string) {
-  const groupVersion = params.target.group === ""
-    ? params.target.version
-    : `${params.target.group}/${params.target.version}`;
+async function openWatch(
+  params: WatchParams,
+  { caller, target }: WatchTarget,
+  signal: AbortSignal,
+  what: string,
+) {
+  const groupVersion = target.group === "" ? target.version : `${target.group}/${target.version}`;
   const resumeFrom = params.resourceVersion ?? "";
   const query = {
     watch: true,
@@ -135,14 +152,14 @@ async function openWatch(params: WatchParams, signal: AbortSignal, what: string)
     resourceVersion: resumeFrom,
   };
   const open = (extra: Record<string, string | boolean>) =>
-    send(params.caller, {
+    send(caller, {
       method: "GET",
-      path: withQuery(resourcePath({ ...params.target, name: undefined }), { ...query, ...extra }),
+      path: withQuery(resourcePath({ ...target, name: undefined }), { ...query, ...extra }),
       headers: { accept: "application/json" },
       signal,
     }, what);
 
-  if (resumeFrom !== "" || !params.watchList.usable(params.caller.cluster, groupVersion)) {
+  if (resumeFrom !== "" || !params.watchList.usable(caller.cluster, groupVersion)) {
     return await open({});
   }
   try {
@@ -150,11 +167,11 @@ async function openWatch(params: WatchParams, signal: AbortSignal, what: string)
   } catch (error) {
     if (!refusedWatchList(error)) throw error;
     params.log.info("watch: WatchList refused; watching without initial-events bookmark", {
-      cluster: params.caller.cluster,
+      cluster: caller.cluster,
       group_version: groupVersion,
       error: (error as ConnectError).rawMessage,
     });
-    params.watchList.refuse(params.caller.cluster, groupVersion);
+    params.watchList.refuse(caller.cluster, groupVersion);
     return await open({});
   }
 }

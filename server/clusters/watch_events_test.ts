@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { Code } from "@connectrpc/connect";
 import { RELIST_MESSAGE } from "../../shared/errors.ts";
-import { WatchEvent_Type } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
-import { isInitialEventsEnd, watchStep } from "./watch_events.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { WatchEvent_Type, WatchEventSchema } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import { encodedWatchStep, isInitialEventsEnd, watchStep } from "./watch_events.ts";
 
 const line = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -107,4 +108,53 @@ Deno.test("unknown types and events without objects are skipped; broken JSON is 
     () => watchStep(new TextEncoder().encode('{"type":"ADDED",')),
     /watch event: the cluster sent invalid JSON/,
   );
+});
+
+Deno.test("encoded events are the bytes protobuf-es makes of watchStep's events", () => {
+  const lines = [
+    {
+      type: "MODIFIED",
+      object: {
+        kind: "ConfigMap",
+        metadata: {
+          name: "a",
+          resourceVersion: "77",
+          managedFields: [{ manager: "x" }],
+          annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}" },
+        },
+        data: { big: "é".repeat(300), escaped: 'a "quoted" \\ value' },
+      },
+    },
+    {
+      type: "BOOKMARK",
+      object: {
+        kind: "ConfigMap",
+        metadata: { resourceVersion: "1446", annotations: { "k8s.io/initial-events-end": "true" } },
+      },
+    },
+    { object: { metadata: { name: "no-version" } }, type: "ADDED", extra: [1, { a: "}" }] },
+    { type: "DELETED", object: {} },
+  ];
+  for (const value of lines) {
+    const expected = watchStep(line(value));
+    const encoded = encodedWatchStep(line(value));
+    assert.ok(expected.kind === "event" && encoded.kind === "event");
+    assert.equal(encoded.resourceVersion, expected.resourceVersion);
+    assert.deepEqual(
+      toBinary(WatchEventSchema, create(WatchEventSchema, encoded.event)),
+      toBinary(WatchEventSchema, create(WatchEventSchema, expected.event)),
+      JSON.stringify(value).slice(0, 60),
+    );
+  }
+});
+
+Deno.test("lines the encoder does not take are handled as watchStep handles them", () => {
+  const gone = encodedWatchStep(
+    line({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Gone" } }),
+  );
+  assert.ok(gone.kind === "end" && gone.error.code === Code.OutOfRange);
+  assert.equal(encodedWatchStep(line({ type: "RESYNC", object: {} })).kind, "skip");
+  assert.equal(encodedWatchStep(line({ type: "ADDED" })).kind, "skip");
+  assert.equal(encodedWatchStep(line({ type: "ADDED", object: "not an object" })).kind, "skip");
+  assert.throws(() => encodedWatchStep(new TextEncoder().encode('{"type":"ADDED",')), /invalid JSON/);
 });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type { ServerResponse } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { silentLogger } from "../../shared/log.ts";
-import { WatchEvent_Type } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { WatchEvent_Type, WatchEventSchema } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import {
   type FakeCluster,
   type SeenRequest,
@@ -63,8 +64,11 @@ function params(
   extra: { resourceVersion?: string; signal?: AbortSignal; support?: WatchListSupport },
 ) {
   return {
-    caller: { access: cluster.access, cluster: "alpha", identity: testIdentity },
-    target: configMaps,
+    resolve: () =>
+      Promise.resolve({
+        caller: { access: cluster.access, cluster: "alpha", identity: testIdentity },
+        target: configMaps,
+      }),
     labelSelector: "app=web",
     resourceVersion: extra.resourceVersion,
     signal: extra.signal ?? new AbortController().signal,
@@ -207,4 +211,26 @@ Deno.test("a tunnel that drops mid-watch is unavailable, naming the resource_ver
   assert.equal(result.error?.code, Code.Unavailable);
   assert.match(result.error?.rawMessage ?? "", /resume from resource_version "42"/);
   assert.doesNotMatch(result.error?.rawMessage ?? "", /127\.0\.0\.1/);
+});
+
+Deno.test("binary callers get encoded events that decode to the same events, and resume from the last", async () => {
+  const script: Script = (_request, response) => {
+    streamHead(response);
+    response.write(eventLine("ADDED", "a", "10"));
+    response.write(eventLine("MODIFIED", "a", "12").slice(0, 25));
+    response.end(eventLine("MODIFIED", "a", "12").slice(25));
+  };
+  await using plainCluster = await watchServer([script]);
+  await using binaryCluster = await watchServer([script]);
+  const plain = await collect(watchResource(params(plainCluster, {})));
+  const binary = await collect(watchResource({ ...params(binaryCluster, {}), binary: true }));
+  const decoded = binary.events.map((event) =>
+    fromBinary(WatchEventSchema, toBinary(WatchEventSchema, create(WatchEventSchema, event)))
+  );
+  assert.deepEqual(
+    decoded.map((e) => [e.type, e.resourceVersion, e.resource?.object]),
+    plain.events.map((e) => [e.type, e.resourceVersion, e.resource?.object]),
+  );
+  assert.equal(decoded.length, 2);
+  assert.match(binary.error?.rawMessage ?? "", /resume from resource_version "12"/);
 });

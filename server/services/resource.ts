@@ -17,20 +17,28 @@
  * - Create and Apply record the field manager `otterscale` unless Apply names another.
  * - Delete propagates in the background (dependents are deleted by the garbage collector after the
  *   owner is gone), and sends gracePeriodSeconds only when the request set it.
+ * - For callers speaking binary protobuf, List items and watch events are transcoded from the
+ *   apiserver's JSON straight into wire bytes as they arrive (encoded_items.ts, watch_events.ts); JSON
+ *   callers get parsed objects. The bytes on the wire are the same either way.
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fromJson, isFieldSet, type JsonObject } from "@bufbuild/protobuf";
+import { create, fromJson, isFieldSet, type JsonObject } from "@bufbuild/protobuf";
 import { StructSchema } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, scrubAddresses } from "../../shared/errors.ts";
 import type { Logger } from "../../shared/log.ts";
-import { DeleteRequestSchema, ResourceService } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import {
+  DeleteRequestSchema,
+  ListResponseSchema,
+  ResourceService,
+} from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import type { Identity } from "../auth/identity.ts";
 import { type DiscoveredResource, DiscoveryCache } from "../clusters/discovery.ts";
+import { EncodedItems, speaksBinary } from "../clusters/encoded_items.ts";
 import type { ClusterAccess } from "../clusters/kube.ts";
 import { call, callJson, type ClusterCaller } from "../clusters/kube_call.ts";
-import { assertComplete, tooLarge } from "../clusters/kube_json.ts";
-import { ListBodyScanner } from "../clusters/list_body.ts";
+import { assertComplete, readChunks, tooLarge } from "../clusters/kube_json.ts";
+import { ListBodyScanner, parseItem } from "../clusters/list_body.ts";
 import { decodeManifest } from "../clusters/manifest.ts";
 import { asObject, type KubeObject, metadataString, sanitizeObject } from "../clusters/objects.ts";
 import type { ClusterRegistry } from "../clusters/registry.ts";
@@ -49,8 +57,8 @@ export interface ResourceDeps {
 export const DEFAULT_FIELD_MANAGER = "otterscale";
 
 /**
- * A List answer above this is refused with resource_exhausted: the hub holds the parsed items and then
- * the encoded reply, several times the body's size. Clients page with limit and continue.
+ * A List answer above this is refused with resource_exhausted: the hub holds the encoded items (or, for
+ * JSON callers, the parsed ones) and then the serialised reply. Clients page with limit and continue.
  */
 export const LIST_BODY_LIMIT = 256 * 1024 * 1024;
 
@@ -124,27 +132,39 @@ export function registerResourceService(router: ConnectRouter, deps: ResourceDep
         });
         const action = describeAction("list", target, caller.cluster);
         const request = { method: "GET" as const, path, headers: { accept: "application/json" } };
+        const binary = speaksBinary(ctx.requestHeader.get("content-type"));
         return await call(caller, request, { action, signal: ctx.signal }, async (response) => {
-          const items: { object: KubeObject }[] = [];
-          const scanner = new ListBodyScanner((item) => items.push({ object: sanitizeObject(item) }));
+          // Binary callers get each item encoded as it arrives (its parsed object is dropped at once);
+          // JSON callers get the objects, serialised by the framework at the end.
+          const encoded = binary ? new EncodedItems() : undefined;
+          const objects: { object: KubeObject }[] = [];
+          const scanner = encoded
+            ? new ListBodyScanner(
+              (json, index) => encoded.add(json, index),
+              (bytes, start) => encoded.consume(bytes, start),
+            )
+            : new ListBodyScanner((json, index) =>
+              objects.push({ object: sanitizeObject(parseItem(json, index)) })
+            );
           let size = 0;
-          for await (const chunk of response as AsyncIterable<Uint8Array>) {
+          await readChunks(response, (chunk) => {
             size += chunk.length;
             if (size > LIST_BODY_LIMIT) {
-              response.destroy();
               throw tooLarge(`${action} (page with limit and continue)`, LIST_BODY_LIMIT);
             }
             scanner.push(chunk);
-          }
+          });
           assertComplete(response, action);
           const metadata = asObject(scanner.finish().metadata);
           const remaining = metadata?.remainingItemCount;
-          return {
+          const reply = create(ListResponseSchema, {
             resourceVersion: stringField(metadata?.resourceVersion),
             continue: stringField(metadata?.continue),
             remainingItemCount: typeof remaining === "number" ? BigInt(Math.trunc(remaining)) : 0n,
-            items,
-          };
+            items: objects,
+          });
+          if (encoded) reply.$unknown = encoded.unknownFields();
+          return reply;
         });
       }),
 
@@ -236,25 +256,18 @@ export function registerResourceService(router: ConnectRouter, deps: ResourceDep
         return {};
       }),
 
-    async *watch(req, ctx) {
-      let resolved: Resolved;
-      try {
-        resolved = await resolve(req, requireIdentity(ctx), "optional");
-      } catch (error) {
-        throw handlerError(error, deps.log);
-      }
+    watch: (req, ctx) =>
       // watchResource maps its own errors; the relist and resume rules live there.
-      yield* watchResource({
-        caller: resolved.caller,
-        target: resolved.target,
+      watchResource({
+        resolve: () => guard(deps.log, () => resolve(req, requireIdentity(ctx), "optional")),
         labelSelector: req.labelSelector,
         fieldSelector: req.fieldSelector,
         resourceVersion: req.resourceVersion,
         signal: ctx.signal,
         watchList,
         log: deps.log,
-      });
-    },
+        binary: speaksBinary(ctx.requestHeader.get("content-type")),
+      }),
   });
 }
 

@@ -2,6 +2,7 @@
 // make (paths, queries, bodies, headers) and how they shape answers and errors. The real cluster path is
 // covered by tests/e2e/resource_test.ts.
 import assert from "node:assert/strict";
+import type { JsonObject } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -76,7 +77,11 @@ async function apiserver(routes: Record<string, FakeApiHandler>): Promise<FakeCl
   });
 }
 
-function clientFor(cluster: FakeCluster, identity: typeof testIdentity | null = testIdentity) {
+function clientFor(
+  cluster: FakeCluster,
+  identity: typeof testIdentity | null = testIdentity,
+  useBinaryFormat = true,
+) {
   const setIdentity: Interceptor = (next) => (req) => {
     if (identity) req.contextValues.set(identityKey, identity);
     return next(req);
@@ -88,7 +93,7 @@ function clientFor(cluster: FakeCluster, identity: typeof testIdentity | null = 
         clusters: cluster.clusters,
         log: silentLogger,
       }),
-    { router: { interceptors: [setIdentity] } },
+    { router: { interceptors: [setIdentity] }, transport: { useBinaryFormat } },
   );
   return createClient(ResourceService, transport);
 }
@@ -409,6 +414,43 @@ Deno.test("Watch: events stream to the client; validation errors come first", as
     Code.InvalidArgument,
     /subresource/,
   );
+});
+
+Deno.test("List and Watch answer JSON callers with the same objects as binary ones", async () => {
+  const items = [configMap("a"), configMap("b", { annotations: { keep: "me", "x": 'quote " ü' } })];
+  await using cluster = await apiserver({
+    "GET /api/v1/namespaces/demo/configmaps": (request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      const body = request.path.includes("watch=true")
+        ? items.map((object) => JSON.stringify({ type: "ADDED", object }) + "\n").join("")
+        : JSON.stringify({ kind: "ConfigMapList", metadata: { resourceVersion: "9" }, items });
+      response.end(body);
+    },
+  });
+  const request = { cluster: "alpha", version: "v1", resource: "configmaps", namespace: "demo" };
+  const answers = [];
+  for (const binary of [true, false]) {
+    const client = clientFor(cluster, testIdentity, binary);
+    const list = await client.list(request);
+    const events = [];
+    try {
+      for await (const event of client.watch(request)) {
+        events.push([event.type, event.resourceVersion, event.resource]);
+      }
+    } catch (error) {
+      assert.equal(ConnectError.from(error).code, Code.Unavailable, "the fake watch ends");
+    }
+    answers.push({ list: [list.resourceVersion, list.items], events });
+  }
+  assert.deepEqual(answers[1], answers[0]);
+  assert.equal(answers[0].events.length, 2);
+  assert.deepEqual((answers[0].list[1] as { object?: JsonObject }[])[1].object?.metadata, {
+    name: "b",
+    namespace: "demo",
+    uid: "uid-b",
+    resourceVersion: "7",
+    annotations: { keep: "me", x: 'quote " ü' },
+  });
 });
 
 Deno.test("every RPC needs an identity", async () => {
