@@ -19,6 +19,7 @@ import { createHubMetrics } from "./http/metrics.ts";
 import { registerReflection } from "./http/reflection.ts";
 import { createRequestHandler } from "./http/request_handler.ts";
 import { registerFleetService } from "./services/fleet.ts";
+import { DiscoveryCache } from "./clusters/discovery.ts";
 import { registerResourceService } from "./services/resource.ts";
 import { registerRuntimeService } from "./services/runtime.ts";
 import { apiFiles } from "./api_files.ts";
@@ -96,12 +97,24 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     drain.interceptor,
     createAuthInterceptor(options.verifier),
   ];
+  // One cache for both services: a cluster's discovery is fetched once, and refreshed once when it reconnects.
+  const discovery = new DiscoveryCache({
+    access,
+    clusters,
+    log: options.log.with({ component: "discovery" }),
+  });
   const routes = (router: ConnectRouter) => {
     registerFleetService(router, { clusters, enrolment, manifests });
-    registerResourceService(router, { access, clusters, log: options.log.with({ component: "resource" }) });
+    registerResourceService(router, {
+      access,
+      clusters,
+      discovery,
+      log: options.log.with({ component: "resource" }),
+    });
     registerRuntimeService(router, {
       access,
       clusters,
+      discovery,
       log: options.log.with({ component: "runtime" }),
       metrics: metrics.registry,
       shutdownSignal: processEnd.signal,

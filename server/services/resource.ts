@@ -33,7 +33,7 @@ import {
   ResourceService,
 } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import type { Identity } from "../auth/identity.ts";
-import { type DiscoveredResource, DiscoveryCache } from "../clusters/discovery.ts";
+import type { DiscoveredResource, DiscoveryCache } from "../clusters/discovery.ts";
 import { EncodedItems, speaksBinary } from "../clusters/encoded_items.ts";
 import type { ClusterAccess } from "../clusters/kube.ts";
 import { call, callJson, type ClusterCaller } from "../clusters/kube_call.ts";
@@ -50,6 +50,8 @@ import { requireIdentity } from "../http/context.ts";
 export interface ResourceDeps {
   access: ClusterAccess;
   clusters: ClusterRegistry;
+  /** The hub's one discovery cache, shared with RuntimeService. */
+  discovery: DiscoveryCache;
   log: Logger;
 }
 
@@ -81,7 +83,7 @@ interface Resolved {
 }
 
 export function registerResourceService(router: ConnectRouter, deps: ResourceDeps): void {
-  const discovery = new DiscoveryCache({ access: deps.access, clusters: deps.clusters, log: deps.log });
+  const discovery = deps.discovery;
   const schemas = new SchemaCache({ access: deps.access, clusters: deps.clusters, log: deps.log });
   const watchList = new WatchListSupport(deps.clusters);
 

@@ -22,6 +22,7 @@ import {
   testIdentity,
 } from "../clusters/test_cluster.ts";
 import { identityKey } from "../http/context.ts";
+import { DiscoveryCache } from "../clusters/discovery.ts";
 import { registerResourceService } from "./resource.ts";
 
 const encoder = new TextEncoder();
@@ -91,6 +92,11 @@ function clientFor(
       registerResourceService(router, {
         access: cluster.access,
         clusters: cluster.clusters,
+        discovery: new DiscoveryCache({
+          access: cluster.access,
+          clusters: cluster.clusters,
+          log: silentLogger,
+        }),
         log: silentLogger,
       }),
     { router: { interceptors: [setIdentity] }, transport: { useBinaryFormat } },

@@ -27,7 +27,7 @@ import {
 } from "../../shared/gen/otterscale/runtime/v1/runtime_pb.ts";
 import type { Identity } from "../auth/identity.ts";
 import { EXEC_PROTOCOLS, PORT_FORWARD_PROTOCOLS, supportsResize } from "../clusters/channel_protocol.ts";
-import { DiscoveryCache } from "../clusters/discovery.ts";
+import type { DiscoveryCache } from "../clusters/discovery.ts";
 import type { ClusterAccess } from "../clusters/kube.ts";
 import type { ClusterCaller } from "../clusters/kube_call.ts";
 import { type ChannelTransport, openClusterChannels } from "../clusters/kube_upgrade.ts";
@@ -44,6 +44,8 @@ import { type SessionKind, type SessionLimits, SessionStore } from "../sessions/
 export interface RuntimeDeps {
   access: ClusterAccess;
   clusters: ClusterRegistry;
+  /** The hub's one discovery cache, shared with ResourceService. */
+  discovery: DiscoveryCache;
   log: Logger;
   /** Where the session metrics go (the hub's /metrics registry). */
   metrics?: Registry;
@@ -61,7 +63,7 @@ const MAX_TERMINAL_DIMENSION = 65535;
 
 export function registerRuntimeService(router: ConnectRouter, deps: RuntimeDeps): void {
   const sessions = new SessionStore(deps.sessionLimits);
-  const discovery = new DiscoveryCache({ access: deps.access, clusters: deps.clusters, log: deps.log });
+  const discovery = deps.discovery;
   const metrics = sessionMetrics(deps.metrics, sessions);
   sessions.startReaper(
     deps.reapIntervalMs ?? 30_000,
