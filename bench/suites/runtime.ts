@@ -61,29 +61,12 @@ export async function benchRuntime(): Promise<BenchRow[]> {
     const headers = { authorization: `Bearer ${token}` };
     const payload = randomHex(backgroundBytes);
 
+    // Quiet rows first, then the busy ones: a 256 MiB forward leaves the bed's processes (sharing this
+    // machine's cores) busy for a while after it, which would leak into whatever is measured next.
     const direct = directTerminal(await openDirect(admin, target, "exec"));
     rows.push(
       latencyRow("exec keystroke round trip, direct to the apiserver", await keystrokeSamples(direct)),
     );
-    // The floor for the busy case below: what the bed's apiserver, kwok and echo server add on their own
-    // (they share this machine's cores) when a terminal and a bulk forward run side by side.
-    const directBulk = await busyKeystrokes(
-      direct,
-      directPortForward(await openDirect(admin, target, "portforward")),
-      target,
-      payload,
-    );
-    direct.close();
-    rows.push(
-      latencyRow(
-        "exec keystroke round trip, direct to the apiserver, during a 256 MiB port-forward",
-        directBulk.keys,
-      ),
-    );
-    rows.push(
-      throughputRow("port-forward echo, direct to the apiserver, 256 MiB (with keystrokes)", directBulk.bulk),
-    );
-
     const terminal = await hubTerminal(hub, headers, target);
     rows.push(latencyRow("exec keystroke round trip, through the hub", await keystrokeSamples(terminal)));
 
@@ -102,7 +85,26 @@ export async function benchRuntime(): Promise<BenchRow[]> {
       ),
     );
 
-    // The same terminal while a 256 MiB forward shares the tunnel.
+    // The floor for the busy hub case: what the bed's apiserver, kwok and echo server add on their own
+    // when a terminal and a bulk forward run side by side.
+    const directBulk = await busyKeystrokes(
+      direct,
+      directPortForward(await openDirect(admin, target, "portforward")),
+      target,
+      payload,
+    );
+    direct.close();
+    rows.push(
+      latencyRow(
+        "exec keystroke round trip, direct to the apiserver, during a 256 MiB port-forward",
+        directBulk.keys,
+      ),
+    );
+    rows.push(
+      throughputRow("port-forward echo, direct to the apiserver, 256 MiB (with keystrokes)", directBulk.bulk),
+    );
+
+    // The same hub terminal while a 256 MiB forward shares the tunnel.
     const hubBulk = await busyKeystrokes(
       terminal,
       await hubPortForward(hub, headers, target),
