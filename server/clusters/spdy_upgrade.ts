@@ -5,14 +5,21 @@
  * UpgradeRefusedError with its status and body (the apiserver's Status), like a refused WebSocket.
  */
 import type { Duplex } from "node:stream";
-import { UpgradeRefusedError } from "./websocket.ts";
 import { SpdyProtocolError } from "./spdy_frames.ts";
+import {
+  concatBytes,
+  encodeRequestHead,
+  indexOfHeadEnd,
+  MAX_HEAD_BYTES,
+  parseHead,
+  refusalBody,
+  refusalBodyComplete,
+  type ResponseHead,
+} from "./upgrade_answer.ts";
+import { UpgradeRefusedError } from "./websocket.ts";
 
 export const SPDY_UPGRADE = "SPDY/3.1";
 export const STREAM_PROTOCOL_HEADER = "X-Stream-Protocol-Version";
-
-const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
 export interface SpdyUpgradeRequest {
   /** Request target: path and query. */
@@ -48,17 +55,17 @@ export function requestSpdyUpgrade(socket: Duplex, request: SpdyUpgradeRequest):
   ];
   for (const protocol of request.protocols) lines.push(`${STREAM_PROTOCOL_HEADER}: ${protocol}`);
   for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${value}`);
-  const unsafe = lines.find((line) => /[\r\n\0]/.test(line));
-  if (unsafe !== undefined) {
-    return Promise.reject(
-      new TypeError(`a SPDY upgrade request line holds a line break: ${JSON.stringify(unsafe)}`),
-    );
+  let requestHead: Uint8Array;
+  try {
+    requestHead = encodeRequestHead(lines, "SPDY upgrade");
+  } catch (error) {
+    return Promise.reject(error);
   }
 
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let buffered = 0;
-    let head: ParsedHead | undefined;
+    let head: ResponseHead | undefined;
     let headLength = 0;
     const timeoutMs = request.timeoutMs ?? 30_000;
     const timer = setTimeout(
@@ -79,28 +86,15 @@ export function requestSpdyUpgrade(socket: Duplex, request: SpdyUpgradeRequest):
       socket.destroy();
       reject(error);
     }
+    const bodySoFar = () => concatBytes(chunks, buffered).subarray(headLength);
     const refuse = () => {
       const parsed = head!;
-      let body = concat(chunks, buffered).subarray(headLength, headLength + MAX_REFUSAL_BODY_BYTES);
-      const length = Number(parsed.headers["content-length"] ?? NaN);
-      if (Number.isFinite(length)) body = body.subarray(0, length);
-      if (/chunked/i.test(parsed.headers["transfer-encoding"] ?? "")) body = dechunk(body);
+      const body = refusalBody(parsed, bodySoFar());
       const refusal = new UpgradeRefusedError(parsed.status, parsed.statusText, parsed.headers, body);
       refusal.message = `the server refused the SPDY upgrade: HTTP ${parsed.status} ${parsed.statusText}`;
       fail(refusal);
     };
-    const refusalComplete = (): boolean => {
-      const bodyBytes = buffered - headLength;
-      const length = Number(head!.headers["content-length"] ?? NaN);
-      if (bodyBytes >= MAX_REFUSAL_BODY_BYTES) return true;
-      if (Number.isFinite(length)) return bodyBytes >= length;
-      if (/chunked/i.test(head!.headers["transfer-encoding"] ?? "")) {
-        return new TextDecoder("latin1").decode(concat(chunks, buffered).subarray(headLength)).includes(
-          "\r\n0\r\n",
-        );
-      }
-      return false;
-    };
+    const refusalComplete = () => refusalBodyComplete(head!, bodySoFar());
     function onEnd(): void {
       if (head) refuse();
       else fail(new SpdyProtocolError("the connection ended before the answer to the SPDY upgrade"));
@@ -112,7 +106,7 @@ export function requestSpdyUpgrade(socket: Duplex, request: SpdyUpgradeRequest):
         if (refusalComplete()) refuse();
         return;
       }
-      const bytes = concat(chunks, buffered);
+      const bytes = concatBytes(chunks, buffered);
       const end = indexOfHeadEnd(bytes.subarray(0, MAX_HEAD_BYTES + 4));
       if (end < 0) {
         if (buffered > MAX_HEAD_BYTES) {
@@ -155,63 +149,6 @@ export function requestSpdyUpgrade(socket: Duplex, request: SpdyUpgradeRequest):
     socket.on("end", onEnd);
     socket.on("close", onEnd);
     socket.on("error", fail);
-    socket.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    socket.write(requestHead);
   });
-}
-
-interface ParsedHead {
-  status: number;
-  statusText: string;
-  /** Lower-case names; repeated headers joined with ", ". */
-  headers: Record<string, string>;
-}
-
-function parseHead(text: string): ParsedHead | undefined {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) return undefined;
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-  }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
-}
-
-function indexOfHeadEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-/** Decodes a chunked error body as far as it goes. */
-function dechunk(bytes: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const latin1 = new TextDecoder("latin1");
-  let offset = 0;
-  while (offset < bytes.length) {
-    let lineEnd = offset;
-    while (lineEnd + 1 < bytes.length && !(bytes[lineEnd] === 13 && bytes[lineEnd + 1] === 10)) lineEnd++;
-    const size = parseInt(latin1.decode(bytes.subarray(offset, lineEnd)), 16);
-    if (!Number.isFinite(size) || size === 0) break;
-    const start = lineEnd + 2;
-    parts.push(bytes.subarray(start, Math.min(bytes.length, start + size)));
-    offset = start + size + 2;
-  }
-  return concat(parts, parts.reduce((sum, part) => sum + part.length, 0));
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -11,11 +11,18 @@
  */
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
+import {
+  concatBytes,
+  encodeRequestHead,
+  indexOfHeadEnd,
+  MAX_HEAD_BYTES,
+  parseHead,
+  refusalBody,
+  refusalBodyComplete,
+  type ResponseHead,
+} from "./upgrade_answer.ts";
 
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-const MAX_HEAD_BYTES = 64 * 1024;
-/** A refused upgrade's body is kept up to this size: it is an error message. */
-const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
 const enum Opcode {
   Continuation = 0x0,
@@ -215,11 +222,11 @@ export class WebSocketClient {
     ];
     if (request.protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${request.protocols.join(", ")}`);
     for (const [name, value] of request.headers ?? []) lines.push(`${name}: ${value}`);
-    const unsafe = lines.find((line) => /[\r\n\0]/.test(line));
-    if (unsafe !== undefined) {
-      this.#failHandshake(
-        new TypeError(`a WebSocket request line holds a line break: ${JSON.stringify(unsafe)}`),
-      );
+    let head: Uint8Array;
+    try {
+      head = encodeRequestHead(lines, "WebSocket");
+    } catch (error) {
+      this.#failHandshake(error as Error);
       return;
     }
 
@@ -239,7 +246,7 @@ export class WebSocketClient {
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#socket.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    this.#socket.write(head);
   }
 
   #failHandshake(error: Error): void {
@@ -300,18 +307,11 @@ export class WebSocketClient {
   }
 
   #collectRefusal(head: ResponseHead): void {
-    const length = Number(head.headers["content-length"] ?? NaN);
-    const chunked = /chunked/i.test(head.headers["transfer-encoding"] ?? "");
     const settle = () => {
-      let body = this.#peek(Math.min(this.#bufferedIn, MAX_REFUSAL_BODY_BYTES));
-      if (Number.isFinite(length)) body = body.subarray(0, length);
-      if (chunked) body = dechunk(body);
+      const body = refusalBody(head, this.#peek(this.#bufferedIn));
       this.#failHandshake(new UpgradeRefusedError(head.status, head.statusText, head.headers, body));
     };
-    const complete = () =>
-      this.#bufferedIn >= MAX_REFUSAL_BODY_BYTES ||
-      (Number.isFinite(length) && this.#bufferedIn >= length) ||
-      (chunked && hasLastChunk(this.#peek(this.#bufferedIn)));
+    const complete = () => refusalBodyComplete(head, this.#peek(this.#bufferedIn));
     // From here on, every arrival (and the end of the connection) checks whether the body is complete.
     this.#settleRefusal = settle;
     this.#onData = (chunk) => {
@@ -412,7 +412,7 @@ export class WebSocketClient {
       return this.#protocolError(CLOSE_TOO_BIG, `a message exceeds ${this.#maxMessageBytes} bytes`);
     }
     if (fin) {
-      const message = concat(this.#fragments, this.#fragmentBytes);
+      const message = concatBytes(this.#fragments, this.#fragmentBytes);
       this.#fragments = [];
       this.#fragmentBytes = 0;
       this.#fragmenting = false;
@@ -609,67 +609,4 @@ export function applyMask(bytes: Uint8Array, start: number, mask: Uint8Array): v
     i += words * 4;
   }
   for (; i < end; i++) bytes[i] ^= mask[(i - start) & 3];
-}
-
-// ---- HTTP/1.1 response heads ----
-
-interface ResponseHead {
-  status: number;
-  statusText: string;
-  /** Lower-case names; repeated headers joined with ", ". */
-  headers: Record<string, string>;
-}
-
-function indexOfHeadEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-function parseHead(text: string): ResponseHead | undefined {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) return undefined;
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
-  }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
-}
-
-/** Decodes a chunked body as far as it goes (error bodies only; a cut one keeps what arrived). */
-function dechunk(bytes: Uint8Array): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  const text = new TextDecoder("latin1");
-  while (offset < bytes.length) {
-    let lineEnd = offset;
-    while (lineEnd + 1 < bytes.length && !(bytes[lineEnd] === 13 && bytes[lineEnd + 1] === 10)) lineEnd++;
-    const size = parseInt(text.decode(bytes.subarray(offset, lineEnd)), 16);
-    if (!Number.isFinite(size) || size === 0) break;
-    const start = lineEnd + 2;
-    parts.push(bytes.subarray(start, Math.min(bytes.length, start + size)));
-    offset = start + size + 2;
-  }
-  return concat(parts, parts.reduce((sum, part) => sum + part.length, 0));
-}
-
-function hasLastChunk(bytes: Uint8Array): boolean {
-  return new TextDecoder("latin1").decode(bytes).includes("\r\n0\r\n");
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
