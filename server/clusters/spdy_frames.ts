@@ -8,6 +8,8 @@
  * numbers are big-endian.
  */
 
+import { ByteQueue } from "./byte_queue.ts";
+
 export const SPDY_VERSION = 3;
 /** The largest payload a 24-bit length can state. */
 export const MAX_FRAME_PAYLOAD = 0xffffff;
@@ -309,65 +311,34 @@ export function decodeFrame(head: Uint8Array, payload: Uint8Array): SpdyFrame {
  */
 export class FrameReader {
   readonly #maxPayload: number;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #received = new ByteQueue();
 
   constructor(maxPayload = MAX_FRAME_PAYLOAD) {
     this.#maxPayload = maxPayload;
   }
 
   get bufferedBytes(): number {
-    return this.#buffered;
+    return this.#received.length;
   }
 
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
+    this.#received.push(chunk);
   }
 
   /** The next complete frame, or undefined while more bytes are needed. */
   next(): SpdyFrame | undefined {
-    if (this.#buffered < 8) return undefined;
-    const head = this.#peek(8);
+    if (this.#received.length < 8) return undefined;
+    const head = this.#received.peek(8);
     const length = ((head[5] << 16) | (head[6] << 8) | head[7]) >>> 0;
     if (length > this.#maxPayload) {
       throw new SpdyProtocolError(`a SPDY frame of ${length} bytes exceeds the limit of ${this.#maxPayload}`);
     }
-    if (this.#buffered < 8 + length) return undefined;
+    if (this.#received.length < 8 + length) return undefined;
     const headCopy = head.slice();
-    this.#consume(8);
-    const payload = this.#peek(length);
-    this.#consume(length);
+    this.#received.consume(8);
+    const payload = this.#received.peek(length);
+    this.#received.consume(length);
     return decodeFrame(headCopy, payload);
-  }
-
-  #peek(n: number): Uint8Array {
-    if (n === 0) return new Uint8Array(0);
-    if (this.#chunks[0].length >= n) return this.#chunks[0].subarray(0, n);
-    const out = new Uint8Array(n);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      const part = chunk.subarray(0, n - offset);
-      out.set(part, offset);
-      offset += part.length;
-      if (offset === n) break;
-    }
-    return out;
-  }
-
-  #consume(n: number): void {
-    this.#buffered -= n;
-    while (n > 0) {
-      const first = this.#chunks[0];
-      if (first.length <= n) {
-        this.#chunks.shift();
-        n -= first.length;
-      } else {
-        this.#chunks[0] = first.subarray(n);
-        n = 0;
-      }
-    }
   }
 }
 

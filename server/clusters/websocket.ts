@@ -11,6 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
+import { ByteQueue } from "./byte_queue.ts";
 import {
   concatBytes,
   encodeRequestHead,
@@ -114,8 +115,8 @@ export class WebSocketClient {
   #settleRefusal: (() => void) | null = null;
 
   // bytes received and not yet parsed
-  #chunks: Uint8Array[] = [];
-  #bufferedIn = 0;
+  /** Received bytes not parsed yet. */
+  #received = new ByteQueue();
   // a message arriving in fragments
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
@@ -260,10 +261,10 @@ export class WebSocketClient {
 
   /** Parses the response head once it is complete; returns false while more bytes are needed. */
   #readHandshake(): boolean {
-    const bytes = this.#peek(Math.min(this.#bufferedIn, MAX_HEAD_BYTES + 4));
+    const bytes = this.#received.peek(Math.min(this.#received.length, MAX_HEAD_BYTES + 4));
     const end = indexOfHeadEnd(bytes);
     if (end < 0) {
-      if (this.#bufferedIn > MAX_HEAD_BYTES) {
+      if (this.#received.length > MAX_HEAD_BYTES) {
         this.#failHandshake(new WebSocketError(`the upgrade answer's head exceeds ${MAX_HEAD_BYTES} bytes`));
       }
       return false;
@@ -275,7 +276,7 @@ export class WebSocketClient {
     }
     if (head.status !== 101) {
       // The body (an apiserver Status, usually) follows; keep reading it to the end.
-      this.#consume(end + 4);
+      this.#received.consume(end + 4);
       this.#collectRefusal(head);
       return false;
     }
@@ -284,7 +285,7 @@ export class WebSocketClient {
       this.#failHandshake(new WebSocketError(problem));
       return false;
     }
-    this.#consume(end + 4);
+    this.#received.consume(end + 4);
     this.#handshakeCleanup();
     this.#state = "open";
     this.#settleOpen.resolve(this);
@@ -308,14 +309,14 @@ export class WebSocketClient {
 
   #collectRefusal(head: ResponseHead): void {
     const settle = () => {
-      const body = refusalBody(head, this.#peek(this.#bufferedIn));
+      const body = refusalBody(head, this.#received.peek(this.#received.length));
       this.#failHandshake(new UpgradeRefusedError(head.status, head.statusText, head.headers, body));
     };
-    const complete = () => refusalBodyComplete(head, this.#peek(this.#bufferedIn));
+    const complete = () => refusalBodyComplete(head, this.#received.peek(this.#received.length));
     // From here on, every arrival (and the end of the connection) checks whether the body is complete.
     this.#settleRefusal = settle;
     this.#onData = (chunk) => {
-      this.#push(chunk);
+      this.#received.push(chunk);
       if (complete()) settle();
     };
     if (complete()) settle();
@@ -324,15 +325,10 @@ export class WebSocketClient {
   // ---- receiving ----
 
   #onData = (chunk: Uint8Array): void => {
-    this.#push(chunk);
+    this.#received.push(chunk);
     if (this.#state === "handshake" && !this.#readHandshake()) return;
     this.#parseFrames();
   };
-
-  #push(chunk: Uint8Array): void {
-    this.#chunks.push(chunk);
-    this.#bufferedIn += chunk.length;
-  }
 
   #parseFrames(): void {
     while (this.#state === "open" && this.#end === null) {
@@ -344,15 +340,15 @@ export class WebSocketClient {
           `a frame of ${header.payloadLength} bytes exceeds the limit`,
         );
       }
-      if (this.#bufferedIn < header.headerLength + header.payloadLength) return;
-      this.#consume(header.headerLength);
-      this.#onFrame(header, this.#take(header.payloadLength));
+      if (this.#received.length < header.headerLength + header.payloadLength) return;
+      this.#received.consume(header.headerLength);
+      this.#onFrame(header, this.#received.take(header.payloadLength));
     }
   }
 
   #peekHeader(): FrameHeader | undefined {
-    if (this.#bufferedIn < 2) return undefined;
-    const start = this.#peek(Math.min(this.#bufferedIn, 10));
+    if (this.#received.length < 2) return undefined;
+    const start = this.#received.peek(Math.min(this.#received.length, 10));
     const first = start[0];
     const second = start[1];
     if ((first & 0x70) !== 0) {
@@ -508,43 +504,6 @@ export class WebSocketClient {
     return new Promise((resolve, reject) => {
       this.#socket.write(frame, (error?: Error | null) => (error ? reject(error) : resolve()));
     });
-  }
-
-  // ---- the receive buffer ----
-
-  /** The first `n` buffered bytes as one array (copied only when they span chunks). */
-  #peek(n: number): Uint8Array {
-    if (n === 0) return new Uint8Array(0);
-    if (this.#chunks[0].length >= n) return this.#chunks[0].subarray(0, n);
-    const out = new Uint8Array(n);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      const part = chunk.subarray(0, n - offset);
-      out.set(part, offset);
-      offset += part.length;
-      if (offset === n) break;
-    }
-    return out;
-  }
-
-  #take(n: number): Uint8Array {
-    const out = this.#peek(n);
-    this.#consume(n);
-    return out;
-  }
-
-  #consume(n: number): void {
-    this.#bufferedIn -= n;
-    while (n > 0) {
-      const first = this.#chunks[0];
-      if (first.length <= n) {
-        this.#chunks.shift();
-        n -= first.length;
-      } else {
-        this.#chunks[0] = first.subarray(n);
-        n = 0;
-      }
-    }
   }
 }
 
