@@ -3,6 +3,7 @@
  * bootstrap and self-update use it. It rides on the proxy's upstream connection pool and credentials.
  */
 import type { IncomingMessage } from "node:http";
+import { concatBytes } from "../shared/bytes.ts";
 import type { KubeTarget } from "./kube_target.ts";
 import { createUpstream } from "./upstream.ts";
 
@@ -66,17 +67,7 @@ export function statusMessage(response: KubeResponse): string {
 async function readBody(response: IncomingMessage): Promise<string> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of response) chunks.push(chunk);
-  return new TextDecoder().decode(concat(chunks));
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return new TextDecoder().decode(concatBytes(chunks));
 }
 
 function parseBody(text: string): unknown {

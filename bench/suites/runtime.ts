@@ -16,6 +16,7 @@ import { RuntimeService } from "../../shared/gen/otterscale/runtime/v1/runtime_p
 import { startFleet } from "../../tests/support/fleet.ts";
 import { type LatencySummary, summarize } from "../stats.ts";
 import type { BenchRow } from "../table.ts";
+import { randomHex } from "../../tests/support/random_hex.ts";
 
 const cluster = "alpha";
 const keystrokes = 400;
@@ -432,19 +433,6 @@ async function echoRoundTrip(pipe: Pipe, target: Target, body: Uint8Array): Prom
   const seconds = (performance.now() - started) / 1000;
   pipe.close();
   return { bytes: 2 * body.length, seconds };
-}
-
-function randomHex(length: number): Uint8Array {
-  const digits = encoder.encode("0123456789abcdef");
-  const random = crypto.getRandomValues(new Uint8Array(65536));
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 2) {
-    const index = (i >> 1) & 65535;
-    if (index === 0) crypto.getRandomValues(random);
-    out[i] = digits[random[index] >> 4];
-    out[i + 1] = digits[random[index] & 15];
-  }
-  return out;
 }
 
 function latencyRow(name: string, samples: number[]): BenchRow {

@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { httpStatusError, isKubeStatus, kubeStatusError } from "../../shared/errors.ts";
+import { plainBytes } from "../../shared/bytes.ts";
 
 /** Error answers are short Status objects; anything longer is cut (the message is all we keep). */
 export const ERROR_BODY_LIMIT = 256 * 1024;
@@ -238,16 +239,6 @@ export class LineSplitter {
       );
     }
   }
-}
-
-/**
- * The same bytes as a plain Uint8Array. Response chunks are node Buffers, whose indexOf and subarray are
- * JavaScript in Deno and many times slower than the typed array's own (scanners call indexOf a lot).
- */
-export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(bytes) === Uint8Array.prototype
-    ? bytes
-    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function trimCarriageReturn(line: Uint8Array): Uint8Array {

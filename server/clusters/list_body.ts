@@ -16,7 +16,7 @@
 import { Buffer } from "node:buffer";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { plainBytes } from "./kube_json.ts";
+import { plainBytes } from "../../shared/bytes.ts";
 import { asObject } from "./objects.ts";
 
 const QUOTE = 0x22;

@@ -6,8 +6,8 @@
  */
 import type { Duplex } from "node:stream";
 import { SpdyProtocolError } from "./spdy_frames.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 import {
-  concatBytes,
   encodeRequestHead,
   indexOfHeadEnd,
   MAX_HEAD_BYTES,

@@ -12,6 +12,7 @@
 import { setImmediate } from "node:timers";
 import zlib from "node:zlib";
 import { SpdyProtocolError } from "./spdy_frames.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 
 /** Header names the SPDY/3 dictionary lists, each preceded by its length as 4 big-endian bytes. */
 const DICTIONARY_WORDS = [
@@ -190,7 +191,7 @@ class FlushingStream {
         stream.off("data", onData);
         stream.off("error", onError);
         if (error) return reject(error);
-        resolve(join(chunks, length));
+        resolve(concatBytes(chunks, length));
       };
       const onData = (chunk: Uint8Array) => {
         length += chunk.length;
@@ -222,7 +223,7 @@ export class HeaderCompressor {
     if (this.#headerSent) return compressed;
     this.#headerSent = true;
     const header = zlibHeaderWithDictionary(SPDY3_DICTIONARY);
-    return join([header, compressed], header.length + compressed.length);
+    return concatBytes([header, compressed]);
   }
 
   close(): void {
@@ -249,16 +250,4 @@ export class HeaderDecompressor {
   close(): void {
     this.#inflate.close();
   }
-}
-
-/** The parts as one plain Uint8Array (zlib hands out Buffers). */
-function join(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return new Uint8Array(parts[0].buffer, parts[0].byteOffset, parts[0].length);
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -2,6 +2,7 @@
  * The HTTP/1.1 side of an upgrade (WebSocket or SPDY/3.1) on a raw stream: writing the request head, and
  * reading the server's answer head and, when it refuses, the error body (usually an apiserver Status).
  */
+import { concatBytes } from "../../shared/bytes.ts";
 
 /** Longest answer head accepted, and how much of a refusal's body is kept. */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -85,17 +86,5 @@ function dechunk(bytes: Uint8Array): Uint8Array {
     parts.push(bytes.subarray(start, Math.min(bytes.length, start + size)));
     offset = start + size + 2;
   }
-  return concatBytes(parts, parts.reduce((sum, part) => sum + part.length, 0));
-}
-
-/** `parts` as one array of `length` bytes (the one part itself when there is only one). */
-export function concatBytes(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

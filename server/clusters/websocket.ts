@@ -12,8 +12,8 @@
 import { createHash } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { ByteQueue } from "./byte_queue.ts";
+import { concatBytes } from "../../shared/bytes.ts";
 import {
-  concatBytes,
   encodeRequestHead,
   indexOfHeadEnd,
   MAX_HEAD_BYTES,

@@ -3,6 +3,7 @@
  * stdout/stderr chunks ending with how it exited, input by write(), terminal size changes by resize().
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { concatBytes } from "../../shared/bytes.ts";
 import {
   CHANNEL_CHUNK_BYTES,
   ExecChannel,
@@ -54,7 +55,7 @@ export class ExecSession extends ChannelSession {
           statusBytes += Math.min(data.length, MAX_STATUS_BYTES - statusBytes);
         }
       }
-      yield { kind: "exit", outcome: parseExecOutcome(this.ws.protocol, concat(status, statusBytes)) };
+      yield { kind: "exit", outcome: parseExecOutcome(this.ws.protocol, concatBytes(status, statusBytes)) };
     } finally {
       this.finish();
     }
@@ -99,14 +100,4 @@ export class ExecSession extends ChannelSession {
       this.#resizing = false;
     }
   }
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -2,6 +2,10 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { type SessionOptions, YamuxSession } from "./session.ts";
+import { concatBytes } from "../bytes.ts";
+
+/** The tests' name for concatBytes. */
+export { concatBytes as concat };
 
 export interface SocketPair {
   client: net.Socket;
@@ -72,20 +76,9 @@ export function readAll(stream: Duplex): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   return new Promise((resolve, reject) => {
     stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    stream.once("end", () => resolve(concat(chunks)));
+    stream.once("end", () => resolve(concatBytes(chunks)));
     stream.once("error", reject);
   });
-}
-
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  const joined = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, at);
-    at += chunk.length;
-  }
-  return joined;
 }
 
 /** Writes bytes in slices, honouring backpressure, then ends the stream. */

@@ -23,6 +23,8 @@ import { repoRoot } from "../support/repo.ts";
 import { startWebSocketRefusingProxy } from "../support/websocket_refusing_proxy.ts";
 import { until } from "../support/expect.ts";
 import { ensureTestbed } from "../testbed/testbed.ts";
+import { concatBytes } from "../../shared/bytes.ts";
+import { randomHex } from "../support/random_hex.ts";
 
 const RUN = crypto.randomUUID().slice(0, 6);
 const NS = `e2e-spdy-${RUN}`;
@@ -30,27 +32,7 @@ const POD = "shell";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
-/** `length` random bytes as lower-case hex digits (the bed's echo server reads bodies as text). */
-function randomHex(length: number): Uint8Array {
-  const random = new Uint8Array(length / 2);
-  // getRandomValues fills at most 64 KiB per call.
-  for (let offset = 0; offset < random.length; offset += 65536) {
-    crypto.getRandomValues(random.subarray(offset, offset + 65536));
-  }
-  return encoder.encode(Array.from(random, (b) => b.toString(16).padStart(2, "0")).join(""));
-}
 
 Deno.test("SPDY/3.1 straight to the test bed's apiserver: exec and port-forward streams", async (t) => {
   const testbed = await ensureTestbed();
@@ -83,9 +65,9 @@ Deno.test("SPDY/3.1 straight to the test bed's apiserver: exec and port-forward 
       byChannel.set(message[0], [...(byChannel.get(message[0]) ?? []), message.subarray(1)]);
     }
     await channels.close();
-    assert.equal(decoder.decode(concat(byChannel.get(1) ?? [])), "out\n");
-    assert.equal(decoder.decode(concat(byChannel.get(2) ?? [])), "err\n");
-    const status = JSON.parse(decoder.decode(concat(byChannel.get(3) ?? [])));
+    assert.equal(decoder.decode(concatBytes(byChannel.get(1) ?? [])), "out\n");
+    assert.equal(decoder.decode(concatBytes(byChannel.get(2) ?? [])), "err\n");
+    const status = JSON.parse(decoder.decode(concatBytes(byChannel.get(3) ?? [])));
     assert.equal(status.status, "Failure");
     assert.match(status.message, /exit status 3/);
   });
@@ -193,8 +175,8 @@ Deno.test("RuntimeService falls back to SPDY/3.1 when a proxy refuses WebSocket 
       const spdyBefore = proxy.spdyUpgrades;
       const messages = await runExec(["sh", "-c", "echo hello-spdy; echo oops >&2; exit 7"]);
       assert.notEqual(messages[0].sessionId, "");
-      const stdout = decoder.decode(concat(messages.map((m) => m.stdout)));
-      const stderr = decoder.decode(concat(messages.map((m) => m.stderr)));
+      const stdout = decoder.decode(concatBytes(messages.map((m) => m.stdout)));
+      const stderr = decoder.decode(concatBytes(messages.map((m) => m.stderr)));
       assert.equal(stdout, "hello-spdy\n");
       assert.equal(stderr, "oops\n");
       const exit = messages.at(-1)?.exit;
@@ -216,7 +198,7 @@ Deno.test("RuntimeService falls back to SPDY/3.1 when a proxy refuses WebSocket 
         ) messages.push(message);
       })();
       done.catch(() => {}); // awaited below; a failure before that must not be unhandled
-      const stdout = () => decoder.decode(concat(messages.map((m) => m.stdout)));
+      const stdout = () => decoder.decode(concatBytes(messages.map((m) => m.stdout)));
       try {
         await until("the session id", 15_000, () => Promise.resolve(messages[0]?.sessionId || undefined));
         const write = (text: string) =>
@@ -291,15 +273,15 @@ Deno.test("RuntimeService falls back to SPDY/3.1 when a proxy refuses WebSocket 
         const greeting = `${alpha.demo.greeting}\nPOST /bulk\n`;
         let headEnd = -1;
         await until("the echoed 4 MiB", 60_000, () => {
-          const bytes = concat(received);
+          const bytes = concatBytes(received);
           if (headEnd < 0) headEnd = decoder.decode(bytes.subarray(0, 4096)).indexOf("\r\n\r\n");
           return Promise.resolve(
             headEnd >= 0 && bytes.length - headEnd - 4 >= greeting.length + body.length ? true : undefined,
           );
         }).catch((error) => {
-          throw new Error(`${error.message}; ${concat(received).length} bytes arrived`);
+          throw new Error(`${error.message}; ${concatBytes(received).length} bytes arrived`);
         });
-        const echoed = concat(received).subarray(headEnd + 4);
+        const echoed = concatBytes(received).subarray(headEnd + 4);
         assert.equal(echoed.length, greeting.length + body.length);
         assert.equal(decoder.decode(echoed.subarray(0, greeting.length)), greeting);
         assert.equal(sha256(echoed.subarray(greeting.length)), sha256(body));

@@ -21,6 +21,8 @@ import {
 import { type Fleet, startFleet } from "../support/fleet.ts";
 import { findSample, parseMetrics } from "../support/metrics_text.ts";
 import { expectCode, until } from "../support/expect.ts";
+import { concatBytes } from "../../shared/bytes.ts";
+import { randomHex } from "../support/random_hex.ts";
 
 const RUN = crypto.randomUUID().slice(0, 6);
 const NS = `e2e-rt-${RUN}`;
@@ -120,20 +122,10 @@ async function adminGet(kc: k8s.KubeConfig, path: string): Promise<{ status: num
     const request = https.get(url, { ...options, agent: false }, async (response) => {
       const chunks: Uint8Array[] = [];
       for await (const chunk of response) chunks.push(chunk);
-      resolve({ status: response.statusCode ?? 0, body: concat(chunks) });
+      resolve({ status: response.statusCode ?? 0, body: concatBytes(chunks) });
     });
     request.on("error", reject);
   });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 async function collectLog(client: Client, token: string, request: Parameters<Client["podLog"]>[0]) {
@@ -142,25 +134,11 @@ async function collectLog(client: Client, token: string, request: Parameters<Cli
     assert.ok(message.data.length > 0 && message.data.length <= 32 * 1024, `chunk of ${message.data.length}`);
     chunks.push(message.data);
   }
-  return { text: decoder.decode(concat(chunks)), messages: chunks.length };
+  return { text: decoder.decode(concatBytes(chunks)), messages: chunks.length };
 }
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** `length` random bytes written as lower-case hex digits (the echo server reads bodies as text). */
-function randomHex(length: number): Uint8Array {
-  const digits = encoder.encode("0123456789abcdef");
-  const random = crypto.getRandomValues(new Uint8Array(Math.min(65536, length / 2)));
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 2) {
-    if ((i / 2) % random.length === 0) crypto.getRandomValues(random);
-    const byte = random[(i / 2) % random.length];
-    out[i] = digits[byte >> 4];
-    out[i + 1] = digits[byte & 15];
-  }
-  return out;
 }
 
 function roleBinding(name: string, clusterRole: string, group: string) {
@@ -231,7 +209,7 @@ Deno.test("RuntimeService end to end with Keycloak users, hub, agent and kwok po
         await follow.waitFor(
           "the followed log lines",
           15_000,
-          () => decoder.decode(concat(follow!.messages.map((m) => m.data))) === logText,
+          () => decoder.decode(concatBytes(follow!.messages.map((m) => m.data))) === logText,
         );
       },
     );
@@ -447,7 +425,7 @@ Deno.test("RuntimeService end to end with Keycloak users, hub, agent and kwok po
         )
       );
     const received = (forward: StreamRecorder<{ sessionId: string; data: Uint8Array }>) =>
-      concat(forward.messages.map((m) => m.data));
+      concatBytes(forward.messages.map((m) => m.data));
 
     await t.step("PortForward: 64 MiB to a real listener and back, intact", async () => {
       const forward = openForward(alice);
