@@ -8,9 +8,14 @@
  * `Resource` elements toBinary would have produced. That only works for the binary format; a caller
  * speaking JSON gets the plain objects (see `speaksBinary`).
  */
-import type { UnknownField } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { create, type UnknownField } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import { ListResponseSchema, ResourceSchema } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import {
+  ListResponseSchema,
+  type Resource,
+  ResourceSchema,
+} from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import { JsonStructTranscoder, JsonSyntaxError } from "./json_struct_wire.ts";
 import { invalidList } from "./list_body.ts";
 import { WireBuffer } from "./wire_buffer.ts";
@@ -96,6 +101,28 @@ export class EncodedItems {
   unknownFields(): UnknownField[] {
     return this.#fields;
   }
+}
+
+/**
+ * A `Resource` for one object's JSON text (a Get answer), sanitised, whose `object` rides in `$unknown`
+ * already encoded: for binary callers, so that a Get never builds the object nor protobuf-es's Struct of
+ * it. `action` names the call for the error when the text is not one JSON object.
+ */
+export function encodedResource(json: Uint8Array, action: string): Resource {
+  const out = new WireBuffer(json.length + 64);
+  try {
+    new JsonStructTranscoder(out).wholeResource(json);
+  } catch (error) {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    throw new ConnectError(
+      `${action}: the cluster answered something other than one JSON object: ${error.message}`,
+      Code.Internal,
+    );
+  }
+  // The transcoder wrote field 1 whole (tag, length, Struct); unknown data is the length and the Struct.
+  const resource = create(ResourceSchema);
+  resource.$unknown = [{ no: 1, wireType: WireType.LengthDelimited, data: out.view().subarray(1) }];
+  return resource;
 }
 
 /**

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { create, fromBinary, type JsonObject, toBinary } from "@bufbuild/protobuf";
-import { ListResponseSchema } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
-import { EncodedItems, speaksBinary } from "./encoded_items.ts";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ListResponseSchema, ResourceSchema } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
+import { EncodedItems, encodedResource, speaksBinary } from "./encoded_items.ts";
 import { BATCH_BYTES, ListBodyScanner } from "./list_body.ts";
 import { LAST_APPLIED_ANNOTATION, sanitizeObject } from "./objects.ts";
 
@@ -74,5 +75,28 @@ Deno.test("only binary protobuf callers get encoded items", () => {
   assert.equal(speaksBinary("Application/Proto; charset=utf-8"), true);
   for (const type of ["application/json", "application/grpc+json", "application/grpc-web-text", null, ""]) {
     assert.equal(speaksBinary(type), false, String(type));
+  }
+});
+
+Deno.test("an encoded Get answer is the very Resource protobuf-es makes of the sanitised object", () => {
+  for (const i of [0, 3, 5, 700]) {
+    const object = configMap(i);
+    const json = encoder.encode(JSON.stringify(object, null, i % 2 === 0 ? 0 : 2));
+    const encoded = toBinary(ResourceSchema, encodedResource(json, "get it"));
+    const expected = toBinary(ResourceSchema, create(ResourceSchema, { object: sanitizeObject(object) }));
+    assert.deepEqual(encoded, expected);
+    assert.deepEqual(fromBinary(ResourceSchema, encoded).object, sanitizeObject(object));
+  }
+});
+
+Deno.test("a Get answer that is not one JSON object is internal, naming the call", () => {
+  for (const text of ["[1]", '"x"', '{"a":1} {"b":2}', '{"a":']) {
+    assert.throws(
+      () => encodedResource(encoder.encode(text), 'get configmaps "x" on cluster "alpha"'),
+      (error: unknown) =>
+        error instanceof ConnectError && error.code === Code.Internal &&
+        error.rawMessage.startsWith('get configmaps "x" on cluster "alpha": the cluster answered'),
+      text,
+    );
   }
 });

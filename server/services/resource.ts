@@ -34,10 +34,10 @@ import {
 } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { DiscoveredResource, DiscoveryCache } from "../clusters/discovery.ts";
-import { EncodedItems, speaksBinary } from "../clusters/encoded_items.ts";
-import type { ClusterAccess } from "../clusters/kube.ts";
-import { call, callJson, type ClusterCaller } from "../clusters/kube_call.ts";
-import { assertComplete, readChunks, tooLarge } from "../clusters/kube_json.ts";
+import { EncodedItems, encodedResource, speaksBinary } from "../clusters/encoded_items.ts";
+import type { ClusterAccess, KubeRequest } from "../clusters/kube.ts";
+import { call, callJson, type ClusterCaller, JSON_BODY_LIMIT } from "../clusters/kube_call.ts";
+import { assertComplete, readBody, readChunks, tooLarge } from "../clusters/kube_json.ts";
 import { ListBodyScanner, parseItem } from "../clusters/list_body.ts";
 import { decodeManifest } from "../clusters/manifest.ts";
 import { asObject, type KubeObject, metadataString, sanitizeObject } from "../clusters/objects.ts";
@@ -174,8 +174,19 @@ export function registerResourceService(router: ConnectRouter, deps: ResourceDep
       guard(deps.log, async () => {
         requireFields(req, ["name"]);
         const { caller, target } = await resolve(req, requireIdentity(ctx), "required");
-        const object = await getObject(caller, { ...target, name: req.name }, ctx.signal);
-        return { object: sanitizeObject(object) };
+        const named = { ...target, name: req.name };
+        if (!speaksBinary(ctx.requestHeader.get("content-type"))) {
+          return { object: sanitizeObject(await getObject(caller, named, ctx.signal)) };
+        }
+        // Binary callers get the apiserver's JSON text transcoded into wire bytes, never parsed.
+        const action = describeAction("get", named, caller.cluster);
+        const json = await call(
+          caller,
+          getRequest(named),
+          { action, signal: ctx.signal },
+          (response) => readBody(response, JSON_BODY_LIMIT, action),
+        );
+        return encodedResource(json, action);
       }),
 
     describe: (req, ctx) =>
@@ -328,12 +339,12 @@ async function getObject(
   target: ResourceTarget,
   signal: AbortSignal,
 ): Promise<KubeObject> {
-  const object = await callJson(caller, {
-    method: "GET",
-    path: resourcePath(target),
-    headers: { accept: "application/json" },
-  }, { action: describeAction("get", target, caller.cluster), signal });
-  return expectObject(object, describeAction("get", target, caller.cluster));
+  const action = describeAction("get", target, caller.cluster);
+  return expectObject(await callJson(caller, getRequest(target), { action, signal }), action);
+}
+
+function getRequest(target: ResourceTarget): KubeRequest {
+  return { method: "GET", path: resourcePath(target), headers: { accept: "application/json" } };
 }
 
 interface ObjectRequest {
