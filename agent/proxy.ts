@@ -178,7 +178,8 @@ function forward(context: ProxyContext, request: http.IncomingMessage, response:
       downstreamResponseHeaders(upstreamResponse.rawHeaders),
     );
     // A watch may send its first event minutes later; the client must see the status and headers now.
-    response.flushHeaders();
+    // A body of known length comes at once, and the headers then go out with its first bytes.
+    if (upstreamResponse.headers["content-length"] === undefined) response.flushHeaders();
     upstreamResponse.pipe(response);
     upstreamResponse.once("close", () => {
       // A response cut off upstream must not look complete downstream.
