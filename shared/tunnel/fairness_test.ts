@@ -1,5 +1,6 @@
-// Fairness of the session's writer, judged by the order of frames on the wire (not by clocks): a stream
-// with a keystroke to send waits behind at most one slice of each busy stream, however much they queued.
+// The session's writer, judged by the frames on the wire (not by clocks): a stream with a keystroke to send
+// waits behind at most one slice of each busy stream, however much they queued; chunks a writer corks
+// together leave as one frame.
 import assert from "node:assert/strict";
 import { Duplex } from "node:stream";
 import { decodeHeader, encodeHeader, Flag, type FrameHeader, FrameType, HEADER_SIZE } from "./frame.ts";
@@ -94,6 +95,24 @@ Deno.test("bulk streams share the socket evenly while they all have data", async
   const [first, second] = bulk.map((stream) => sent.get(stream.id) ?? 0);
   assert.ok(first > MiB / 2, `stream ${bulk[0].id} sent ${first} bytes`);
   assert.ok(Math.abs(first - second) <= MAX_DATA_FRAME, `uneven: ${first} vs ${second} bytes`);
+  session.close();
+  socket.destroy();
+});
+
+Deno.test("chunks corked together (a response head and its body) leave as one frame", async () => {
+  const socket = new HeldSocket();
+  const session = new YamuxSession(socket, { role: "client", keepAliveIntervalMs: 0 });
+  const stream = session.openStream();
+  await tick();
+  socket.release();
+  const before = socket.writes.length;
+  stream.cork();
+  stream.write(new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"));
+  stream.write(new TextEncoder().encode("hello"));
+  stream.uncork();
+  await tick();
+  const data = frames(socket.writes.slice(before)).filter((f) => f.type === FrameType.Data);
+  assert.deepEqual(data.map((f) => [f.streamId, f.length]), [[stream.id, 43]]);
   session.close();
   socket.destroy();
 });

@@ -1,6 +1,7 @@
 import { Duplex } from "node:stream";
 import { Flag, type FrameHeader, FrameType, INITIAL_STREAM_WINDOW } from "./frame.ts";
 import type { DataSource } from "./frame_writer.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** What a stream needs from its session; the session implements it. */
 export interface StreamHost {
@@ -187,6 +188,22 @@ export class YamuxStream extends Duplex implements DataSource {
     this.#pendingOffset = 0;
     this.#pendingCallback = callback;
     this.#host.wantsToSend(this);
+  }
+
+  /**
+   * Chunks that queued up while a write was under way (node:http corks a response's head and first body
+   * bytes together) leave as one payload: one frame and one TLS record instead of one each, and no wait
+   * for the first to be sent before the second is offered.
+   */
+  override _writev(
+    chunks: { chunk: Uint8Array }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    this._write(
+      chunks.length === 1 ? chunks[0].chunk : concatBytes(chunks.map((c) => c.chunk)),
+      "",
+      callback,
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {
