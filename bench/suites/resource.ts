@@ -2,7 +2,7 @@
  * Resource calls through the hub (client → hub → tunnel → agent →
  * kube-apiserver, as alice) against the same calls sent straight to the
  * apiserver with the test bed's admin certificate, in one run:
- * - a small Get, sequential (p50/p99, and what the hub adds);
+ * - a small Get, sequential (p50/p99, and what the hub adds), beside the floor of two byte relays;
  * - a List of 5,000 ConfigMaps (time to first byte, total, the hub's peak RSS);
  * - 1,000 concurrent Watch streams (BENCH_WATCHERS), each update's delivery latency, and the hub's
  *   memory with all of them open. The direct watches impersonate alice, so that the apiserver's
@@ -11,17 +11,19 @@
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Buffer } from "node:buffer";
+import * as http from "node:http";
 import * as https from "node:https";
 import * as k8s from "@kubernetes/client-node";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
+  GetRequestSchema,
   ListRequestSchema,
   ListResponseSchema,
   ResourceService,
   WatchEvent_Type,
 } from "../../shared/gen/otterscale/resource/v1/resource_pb.ts";
 import { startFleet } from "../../tests/support/fleet.ts";
-import { summarize, timeSequential } from "../stats.ts";
+import { type LatencySummary, summarize, timeSequential } from "../stats.ts";
 import type { BenchRow } from "../table.ts";
 
 const cluster = "alpha";
@@ -32,7 +34,10 @@ const watchUpdates = 20;
 
 export async function benchResource(): Promise<BenchRow[]> {
   const fleet = await startFleet({ clusters: [cluster] });
-  const admin = await directClient(fleet.testbed.clusters.find((c) => c.name === cluster)!.kubeconfig);
+  const kubeconfig = fleet.testbed.clusters.find((c) => c.name === cluster)!.kubeconfig;
+  const admin = await directClient(kubeconfig);
+  const relays = await startRelays(admin.server);
+  const relayed = await directClient(kubeconfig, relays.port);
   const token = await fleet.token("alice");
   const headers = { authorization: `Bearer ${token}` };
   const rows: BenchRow[] = [];
@@ -43,7 +48,7 @@ export async function benchResource(): Promise<BenchRow[]> {
       createConnectTransport({ baseUrl: fleet.hub.url, httpVersion: "1.1" }),
     );
     console.error("resource: get…");
-    rows.push(...await benchGet(admin, hub, headers, impersonationOf(token)));
+    rows.push(...await benchGet(admin, relayed, fleet.hub.url, hub, headers, impersonationOf(token)));
     console.error("resource: list of 5,000…");
     rows.push(...await benchList(admin, fleet.hub.url, headers, fleet.hub.child.pid));
     // One HTTP/2 connection for all streams, closed before the hub stops: Deno's HTTP/2 client can
@@ -61,6 +66,8 @@ export async function benchResource(): Promise<BenchRow[]> {
   } finally {
     await admin.request("DELETE", `/api/v1/namespaces/${namespace}`).catch(() => {});
     admin.close();
+    relayed.close();
+    await relays.stop();
     await fleet.close();
   }
   return rows;
@@ -77,6 +84,9 @@ interface DirectResponse {
 }
 
 interface DirectClient {
+  /** The apiserver's URL from the kubeconfig. */
+  server: URL;
+  get(path: string, headers: Record<string, string | string[]>): Promise<DirectResponse>;
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<DirectResponse>;
   /** A request whose body the caller reads until `signal` aborts. */
   stream(
@@ -93,7 +103,7 @@ interface DirectClient {
  * fetch with a custom client crashed the process when many watch bodies were
  * cancelled.)
  */
-async function directClient(kubeconfig: string): Promise<DirectClient> {
+async function directClient(kubeconfig: string, port?: number): Promise<DirectClient> {
   const config = new k8s.KubeConfig();
   config.loadFromFile(kubeconfig);
   const tls: https.AgentOptions = {};
@@ -112,7 +122,7 @@ async function directClient(kubeconfig: string): Promise<DirectClient> {
       const request = https.request({
         agent,
         host: server.hostname,
-        port: server.port,
+        port: port ?? server.port,
         method,
         path,
         signal,
@@ -133,6 +143,8 @@ async function directClient(kubeconfig: string): Promise<DirectClient> {
       request.end(body === undefined ? undefined : JSON.stringify(body));
     });
   return {
+    server,
+    get: (path, headers) => send("GET", path, undefined, undefined, undefined, headers),
     request: (method, path, body, contentType) => send(method, path, body, contentType),
     stream: (path, signal, headers) => send("GET", path, undefined, undefined, signal, headers),
     close: () => agent.destroy(),
@@ -164,57 +176,155 @@ async function prepareNamespace(admin: DirectClient): Promise<void> {
   })).drain();
 }
 
+/** Get calls per path: `getRounds` blocks of `getBlock`, the paths taking turns so that drift hits all alike. */
+const getRounds = 5;
+const getBlock = 200;
+const getWarmup = 100;
+/**
+ * Through the hub, the apiserver sits idle for a few milliseconds between Gets. On this VM a process that
+ * slept that long wakes slowly, and so does the apiserver (and etcd behind it): one more direct row with a
+ * pause of this length before each call shows how much of the added time is the apiserver's own.
+ */
+const getIdleMs = 3;
+
+/**
+ * The same small Get, sequentially, six ways. The baseline is the apiserver asked directly as alice (the
+ * admin certificate impersonating her, so that her RBAC is evaluated as on every call through the hub);
+ * "added" columns are against it. Two byte relays in front of the apiserver show the least that two more
+ * processes on the path cost on this machine, before any HTTP, TLS or Connect work; a paced direct row
+ * shows the apiserver as the hub path finds it (see getIdleMs).
+ */
 async function benchGet(
   admin: DirectClient,
+  relayed: DirectClient,
+  hubUrl: string,
   hub: HubClient,
   headers: Record<string, string>,
   alice: Impersonation,
 ): Promise<BenchRow[]> {
-  const calls = 1_000;
-  const warmup = 200;
   const path = `/api/v1/namespaces/${namespace}/configmaps/small`;
-  const direct = summarize(
-    await timeSequential(async () => await (await admin.request("GET", path)).drain(), calls, warmup),
-  );
-  // The same Get as the same user: the apiserver then also evaluates alice's RBAC, as it does for every
-  // call through the hub, so the difference to this row is what the hub, tunnel and agent add.
   const asAlice = { "impersonate-user": alice.user, "impersonate-group": alice.groups };
-  const never = new AbortController().signal;
-  const directAsAlice = summarize(
-    await timeSequential(
-      async () => {
-        const response = await admin.stream(path, never, asAlice);
-        if ((await response.drain()) === 0 || response.status !== 200) {
-          throw new Error(`direct Get as alice answered ${response.status}`);
-        }
-      },
-      calls,
-      warmup,
-    ),
-  );
-  const viaHub = summarize(
-    await timeSequential(
-      () =>
-        hub.get({ cluster, version: "v1", resource: "configmaps", namespace, name: "small" }, { headers }),
-      calls,
-      warmup,
-    ),
-  );
+  const directGet = (client: DirectClient, extra: Record<string, string | string[]>) => async () => {
+    const response = await client.get(path, extra);
+    if ((await response.drain()) === 0 || response.status !== 200) {
+      throw new Error(`direct Get answered ${response.status}`);
+    }
+  };
+  const hubRaw = connectUnaryPoster(hubUrl, headers);
+  const getRequest = { cluster, version: "v1", resource: "configmaps", namespace, name: "small" };
+  const getBody = toBinary(GetRequestSchema, create(GetRequestSchema, getRequest));
+  const paths = {
+    admin: directGet(admin, {}),
+    alice: directGet(admin, asAlice),
+    aliceAfterIdle: directGet(admin, asAlice),
+    relays: directGet(relayed, asAlice),
+    hubRaw: () => hubRaw(`/${ResourceService.typeName}/${ResourceService.method.get.name}`, getBody),
+    hubTyped: () => hub.get(getRequest, { headers }),
+  };
+  const samples = await timeTakingTurns(paths, { aliceAfterIdle: getIdleMs });
+  const s = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, summarize(values)]));
+  const added = (path: LatencySummary) => ({
+    p50_ms: path.p50Ms,
+    p99_ms: path.p99Ms,
+    added_p50_ms: path.p50Ms - s.alice.p50Ms,
+    added_p99_ms: path.p99Ms - s.alice.p99Ms,
+  });
   return [
-    row("get", "direct to kube-apiserver (admin cert)", { p50_ms: direct.p50Ms, p99_ms: direct.p99Ms }),
-    row("get", "direct to kube-apiserver (admin cert impersonating alice)", {
-      p50_ms: directAsAlice.p50Ms,
-      p99_ms: directAsAlice.p99Ms,
+    row("get", "direct to kube-apiserver (admin cert)", { p50_ms: s.admin.p50Ms, p99_ms: s.admin.p99Ms }),
+    row("get", "direct, admin cert impersonating alice (baseline)", {
+      p50_ms: s.alice.p50Ms,
+      p99_ms: s.alice.p99Ms,
     }),
-    row("get", "through hub, tunnel and agent (Connect, as alice)", {
-      p50_ms: viaHub.p50Ms,
-      p99_ms: viaHub.p99Ms,
-      added_p50_ms: viaHub.p50Ms - direct.p50Ms,
-      added_p99_ms: viaHub.p99Ms - direct.p99Ms,
-      added_p50_vs_alice_ms: viaHub.p50Ms - directAsAlice.p50Ms,
-      added_p99_vs_alice_ms: viaHub.p99Ms - directAsAlice.p99Ms,
+    row("get", `direct as alice, each call after ${getIdleMs} ms idle`, {
+      p50_ms: s.aliceAfterIdle.p50Ms,
+      p99_ms: s.aliceAfterIdle.p99Ms,
     }),
+    row("get", "direct as alice through two byte relays (floor of 2 processes)", added(s.relays)),
+    row("get", "through hub, tunnel and agent (Connect POST, binary, as alice)", added(s.hubRaw)),
+    row("get", "through hub, tunnel and agent (connect-node client, as alice)", added(s.hubTyped)),
   ];
+}
+
+/**
+ * Runs every path `getWarmup` times, then `getRounds` blocks of `getBlock` timed calls per path, the paths
+ * taking turns block by block; a path in `idleBeforeMs` waits that long before each timed call.
+ */
+async function timeTakingTurns<K extends string>(
+  paths: Record<K, () => Promise<unknown>>,
+  idleBeforeMs: Partial<Record<K, number>>,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(paths) as K[];
+  const samples = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<K, number[]>;
+  for (const name of names) await timeSequential(paths[name], 0, getWarmup);
+  for (let round = 0; round < getRounds; round++) {
+    for (const name of names) {
+      samples[name].push(...await timeSequential(paths[name], getBlock, 0, idleBeforeMs[name]));
+    }
+  }
+  return samples;
+}
+
+/**
+ * Connect unary calls as plain HTTP/1.1 POSTs (binary protobuf) on kept-alive connections, as a
+ * Connect client in any language sends them: the like of the direct client, without a framework's
+ * own cost on the client side.
+ */
+function connectUnaryPoster(
+  hubUrl: string,
+  headers: Record<string, string>,
+): (path: string, body: Uint8Array) => Promise<void> {
+  const url = new URL(hubUrl);
+  const agent = new http.Agent({ keepAlive: true });
+  return (path, body) =>
+    new Promise((resolve, reject) => {
+      const request = http.request({
+        agent,
+        host: url.hostname,
+        port: url.port,
+        method: "POST",
+        path,
+        headers: { ...headers, "content-type": "application/proto" },
+      }, (response) => {
+        response.socket.setNoDelay(true);
+        let bytes = 0;
+        response.on("data", (chunk: Uint8Array) => (bytes += chunk.length));
+        response.on("end", () => {
+          if (response.statusCode === 200 && bytes > 0) resolve();
+          else reject(new Error(`hub answered ${response.statusCode} to ${path}`));
+        });
+      });
+      request.on("error", reject);
+      request.end(body);
+    });
+}
+
+/** Two byte relays in a row in front of the apiserver; resolves with the first one's port. */
+async function startRelays(server: URL): Promise<{ port: number; stop(): Promise<void> }> {
+  const relays: Deno.ChildProcess[] = [];
+  const start = async (host: string, port: string | number) => {
+    const relay = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", new URL("../tcp_relay.ts", import.meta.url).pathname, host, String(port)],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    relays.push(relay);
+    const reader = relay.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const listening = Number((await reader.read()).value?.trim());
+    reader.releaseLock();
+    return listening;
+  };
+  const second = await start(server.hostname, server.port);
+  const first = await start("127.0.0.1", second);
+  return {
+    port: first,
+    async stop() {
+      for (const relay of relays) {
+        relay.kill();
+        await relay.status;
+        await relay.stdout.cancel().catch(() => {});
+      }
+    },
+  };
 }
 
 /** List rounds per path; the table shows each path's median. */
