@@ -5,14 +5,14 @@
  *
  * Streams are kept alive and reused per tunnel (a new stream costs a round
  * trip; reuse measured ~2× faster in the Deno lab). Bodies are streams both
- * ways, never buffered here. The HTTP/1.1 client is our own (tunnel_http.ts).
+ * ways, never buffered here. The HTTP/1.1 client is our own (shared/http1/client.ts).
  */
 import type { Identity } from "../auth/identity.ts";
 import type { ClusterRegistry } from "./registry.ts";
 import type { YamuxSession } from "../../shared/tunnel/session.ts";
-import { type KubeResponse, TunnelHttpClient } from "./tunnel_http.ts";
+import { type IncomingResponse, KeepAliveHttpClient } from "../../shared/http1/client.ts";
 
-export type { KubeResponse } from "./tunnel_http.ts";
+export type { IncomingResponse } from "../../shared/http1/client.ts";
 
 export interface KubeRequest {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -26,7 +26,7 @@ export interface KubeRequest {
 export class ClusterAccess {
   readonly #clusters: ClusterRegistry;
   // One client (and so one pool of kept-alive streams) per tunnel: streams of a replaced tunnel die with it.
-  readonly #clients = new WeakMap<YamuxSession, TunnelHttpClient>();
+  readonly #clients = new WeakMap<YamuxSession, KeepAliveHttpClient>();
 
   constructor(clusters: ClusterRegistry) {
     this.#clusters = clusters;
@@ -37,7 +37,7 @@ export class ClusterAccess {
    * response head; the body streams from the returned response. Throws
    * `unavailable` at once when the cluster is not connected.
    */
-  async request(cluster: string, identity: Identity, request: KubeRequest): Promise<KubeResponse> {
+  async request(cluster: string, identity: Identity, request: KubeRequest): Promise<IncomingResponse> {
     return await this.#client(cluster).request({
       method: request.method,
       path: request.path,
@@ -51,12 +51,16 @@ export class ClusterAccess {
     });
   }
 
-  #client(cluster: string): TunnelHttpClient {
+  #client(cluster: string): KeepAliveHttpClient {
     // Fails with `unavailable` before anything is sent.
     const { tunnel } = this.#clusters.connected(cluster);
     let client = this.#clients.get(tunnel);
     if (!client) {
-      client = new TunnelHttpClient(() => this.#clusters.openStream(cluster));
+      client = new KeepAliveHttpClient(
+        () => this.#clusters.openStream(cluster),
+        // A label for the agent's logs; the stream already leads to the cluster.
+        cluster,
+      );
       this.#clients.set(tunnel, client);
     }
     return client;

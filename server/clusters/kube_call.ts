@@ -3,7 +3,7 @@
  * table: transport failures (unavailable), timeouts (deadline_exceeded), the caller going away, and
  * non-2xx answers (their Status).
  */
-import type { KubeResponse } from "./tunnel_http.ts";
+import type { IncomingResponse } from "../../shared/http1/client.ts";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { toConnectError } from "../../shared/errors.ts";
 import type { Identity } from "../auth/identity.ts";
@@ -34,8 +34,8 @@ export async function send(
   caller: ClusterCaller,
   request: KubeRequest,
   action: string,
-): Promise<KubeResponse> {
-  let response: KubeResponse;
+): Promise<IncomingResponse> {
+  let response: IncomingResponse;
   try {
     response = await caller.access.request(caller.cluster, caller.identity, request);
   } catch (error) {
@@ -72,7 +72,7 @@ export function call<T>(
   caller: ClusterCaller,
   request: KubeRequest,
   options: Omit<JsonCallOptions, "limitBytes">,
-  read: (response: KubeResponse) => Promise<T>,
+  read: (response: IncomingResponse) => Promise<T>,
 ): Promise<T> {
   return withTimeout(options.signal, options.timeoutMs ?? UNARY_TIMEOUT_MS, async (signal) => {
     try {

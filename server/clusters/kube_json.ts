@@ -3,7 +3,7 @@
  * through the one error table, and newline-delimited JSON (watch streams) line by line.
  */
 import { Buffer } from "node:buffer";
-import type { KubeResponse } from "./tunnel_http.ts";
+import type { IncomingResponse } from "../../shared/http1/client.ts";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { httpStatusError, isKubeStatus, kubeStatusError } from "../../shared/errors.ts";
@@ -15,7 +15,7 @@ export const ERROR_BODY_LIMIT = 256 * 1024;
 const decoder = new TextDecoder();
 
 /** The whole body, failing with resource_exhausted once it passes `limit` bytes. */
-export async function readBody(response: KubeResponse, limit: number, what: string): Promise<Buffer> {
+export async function readBody(response: IncomingResponse, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of response as AsyncIterable<Buffer>) {
@@ -36,7 +36,7 @@ export async function readBody(response: KubeResponse, limit: number, what: stri
  * iterator costs a promise and several stream calls for each. If `onChunk` throws, the response is
  * destroyed and the promise rejects with that error; a body that stops before its end rejects too.
  */
-export function readChunks(response: KubeResponse, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+export function readChunks(response: IncomingResponse, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (error?: unknown) => {
@@ -69,13 +69,13 @@ export function readChunks(response: KubeResponse, onChunk: (chunk: Uint8Array) 
  * thousand watches, each event is one chunk per watch.
  */
 export class ChunkReader {
-  readonly #response: KubeResponse;
+  readonly #response: IncomingResponse;
   readonly #queue: Uint8Array[] = [];
   #ended = false;
   #failure: unknown;
   #waiter: { resolve: (chunk: Uint8Array | undefined) => void; reject: (error: unknown) => void } | undefined;
 
-  constructor(response: KubeResponse) {
+  constructor(response: IncomingResponse) {
     this.#response = response;
     response.on("data", (chunk: Uint8Array) => {
       const waiter = this.#waiter;
@@ -123,7 +123,7 @@ export class ChunkReader {
 }
 
 /** The body parsed as JSON; a body that is not JSON is an internal error naming `what`. */
-export async function readJson(response: KubeResponse, limit: number, what: string): Promise<JsonValue> {
+export async function readJson(response: IncomingResponse, limit: number, what: string): Promise<JsonValue> {
   return parseJson(await readBody(response, limit, what), what);
 }
 
@@ -142,7 +142,7 @@ export function parseJson(bytes: Uint8Array, what: string): JsonValue {
  * The ConnectError for a non-2xx answer: its Status when the body is one, else the HTTP status with a
  * short excerpt of the body. Reads at most ERROR_BODY_LIMIT bytes of it.
  */
-export async function errorFromResponse(response: KubeResponse): Promise<ConnectError> {
+export async function errorFromResponse(response: IncomingResponse): Promise<ConnectError> {
   const status = response.statusCode ?? 500;
   let text = "";
   try {
@@ -170,7 +170,7 @@ export async function errorFromResponse(response: KubeResponse): Promise<Connect
 }
 
 /** A body that ended before its declared length arrived was cut off (tunnel or agent failure). */
-export function assertComplete(response: KubeResponse, what: string): void {
+export function assertComplete(response: IncomingResponse, what: string): void {
   if (!response.complete) {
     throw new ConnectError(`${what}: the answer was cut off before its end`, Code.Unavailable);
   }

@@ -5,7 +5,7 @@
  * decides; the agent refuses anything not impersonated.
  */
 import assert from "node:assert/strict";
-import type { KubeResponse } from "../../server/clusters/kube.ts";
+import type { IncomingResponse } from "../../server/clusters/kube.ts";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as k8s from "@kubernetes/client-node";
 import { silentLogger } from "../../shared/log.ts";
@@ -19,7 +19,7 @@ import { ensureTestbed } from "../testbed/testbed.ts";
 import { startAgentProcess } from "../support/agent_process.ts";
 import { until } from "../support/expect.ts";
 
-async function bodyOf(response: KubeResponse): Promise<string> {
+async function bodyOf(response: IncomingResponse): Promise<string> {
   let text = "";
   for await (const chunk of response) text += new TextDecoder().decode(chunk);
   return text;

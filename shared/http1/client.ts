@@ -1,17 +1,18 @@
 /**
- * The hub's HTTP/1.1 client on tunnel streams: one request at a time per stream, streams kept alive and
- * reused, bodies streamed both ways.
+ * An HTTP/1.1 client over connections it is handed (tunnel streams on the hub, TLS sockets to the
+ * apiserver on the agent): one request at a time per connection, connections kept alive and reused, bodies
+ * streamed to the reader.
  *
- * Why not node:http's client (used before): under Deno its request and response objects, sockets shims
+ * Why not node:http's client (used before): under Deno its request and response objects, socket shims
  * and event plumbing cost more than the exchange itself. Over a yamux session on TLS in one process, a
  * small GET took 185 µs with node:http's client and 84 µs with this one. Here a request head is one
  * string written once, the answer is read by ResponseParser, and its body reaches the reader as the
- * tunnel delivers it, with the tunnel's flow control as backpressure.
+ * connection delivers it, with the connection's own flow control as backpressure.
  */
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
-import { HttpParseError, type ResponseHead, ResponseParser } from "./http_response_parser.ts";
-import type { YamuxStream } from "../../shared/tunnel/stream.ts";
+import { HttpParseError, type ResponseHead, ResponseParser } from "./response_parser.ts";
+import type { Duplex } from "node:stream";
 
 export interface HttpRequest {
   method: string;
@@ -24,12 +25,14 @@ export interface HttpRequest {
 }
 
 /**
- * What reading an answer needs (kube_json.ts). node:http's IncomingMessage fits too, which tests use.
+ * What reading or relaying an answer needs. node:http's IncomingMessage fits too.
  */
-export interface KubeResponse extends Readable {
+export interface IncomingResponse extends Readable {
   readonly statusCode?: number;
   readonly statusMessage?: string;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Names and values in order, as received. */
+  readonly rawHeaders: string[];
   readonly complete: boolean;
 }
 
@@ -37,7 +40,7 @@ export interface KubeResponse extends Readable {
  * A response whose body streams from this Readable (chunks as they arrive). `complete` turns true once
  * the whole body, as its framing promised, has arrived; a body cut off ends in an error instead.
  */
-export class HttpResponse extends Readable implements KubeResponse {
+export class HttpResponse extends Readable implements IncomingResponse {
   readonly statusCode: number;
   readonly statusMessage: string;
   readonly headers: Record<string, string | string[]>;
@@ -59,82 +62,89 @@ export class HttpResponse extends Readable implements KubeResponse {
   }
 }
 
-/** Idle streams kept per tunnel (node:http's agent kept 32 as well). */
-const MAX_IDLE_STREAMS = 32;
+/** Idle connections kept (node:http's agent kept 32 as well). */
+const MAX_IDLE_CONNECTIONS = 32;
 /**
- * An idle stream older than this is not reused: the agent closes idle streams after two minutes, and a
- * request must never race that close.
+ * An idle connection older than this is not reused: servers close idle connections (the agent after two
+ * minutes, the apiserver's Go server after its idle timeout), and a request must never race that close.
  */
 const IDLE_REUSE_MS = 60_000;
 
-interface IdleStream {
-  stream: YamuxStream;
+interface IdleConnection {
+  connection: Duplex;
   since: number;
 }
 
-export class TunnelHttpClient {
-  readonly #open: () => YamuxStream;
-  readonly #idle: IdleStream[] = [];
+export class KeepAliveHttpClient {
+  readonly #open: () => Duplex;
+  readonly #host: string;
+  readonly #idle: IdleConnection[] = [];
 
-  constructor(open: () => YamuxStream) {
+  /**
+   * `open` makes a new connection (writes may start before it is established); `host` is the Host header
+   * every request carries.
+   */
+  constructor(open: () => Duplex, host: string) {
+    this.#host = host;
     this.#open = () => {
-      const stream = open();
-      // An idle stream fails when its tunnel goes; nobody is waiting on it then. (During an exchange the
-      // exchange's own listener takes the error.)
-      stream.on("error", ignore);
-      return stream;
+      const connection = open();
+      // An idle connection fails when its peer or tunnel goes; nobody is waiting on it then. (During an
+      // exchange the exchange's own listener takes the error.)
+      connection.on("error", ignore);
+      return connection;
     };
   }
 
   /**
    * Sends `request` and resolves with the response head; the body streams from the response. A bodiless
-   * request that fails on a reused stream before any answer (the agent closed it meanwhile) is sent once
-   * more on a new stream; a request with a body never is: it goes on a stream of its own.
+   * request that fails on a reused connection before any answer (the server closed it meanwhile) is sent
+   * once more on a new one; a request with a body never is: it goes on a connection of its own.
    */
   async request(request: HttpRequest): Promise<HttpResponse> {
-    const head = requestHead(request);
-    if (request.body !== undefined) return await this.#exchange(this.#open(), head, request, false);
-    const reused = this.#takeIdle();
-    if (!reused) return await this.#exchange(this.#open(), head, request, true);
+    const head = requestHead(request, this.#host);
     try {
-      return await this.#exchange(reused, head, request, true);
-    } catch (error) {
-      if (!(error instanceof UnansweredError) || request.signal?.aborted) throw unwrap(error);
+      if (request.body !== undefined) return await this.#exchange(this.#open(), head, request, false);
+      const reused = this.#takeIdle();
+      if (reused) {
+        try {
+          return await this.#exchange(reused, head, request, true);
+        } catch (error) {
+          if (!(error instanceof UnansweredError) || request.signal?.aborted) throw error;
+        }
+      }
       return await this.#exchange(this.#open(), head, request, true);
+    } catch (error) {
+      throw unwrap(error);
     }
   }
 
-  /** Drops every idle stream (the tunnel is going away). */
+  /** Drops every idle connection. */
   close(): void {
-    for (const { stream } of this.#idle.splice(0)) stream.destroy();
+    for (const { connection } of this.#idle.splice(0)) connection.destroy();
   }
 
-  #takeIdle(): YamuxStream | undefined {
+  #takeIdle(): Duplex | undefined {
     const now = performance.now();
     for (let entry = this.#idle.pop(); entry; entry = this.#idle.pop()) {
-      const usable = !entry.stream.destroyed && !entry.stream.readableEnded &&
-        now - entry.since < IDLE_REUSE_MS;
-      if (usable) return entry.stream;
-      entry.stream.destroy();
+      const { connection, since } = entry;
+      if (!connection.destroyed && !connection.readableEnded && now - since < IDLE_REUSE_MS) {
+        return connection;
+      }
+      connection.destroy();
     }
     return undefined;
   }
 
-  #release(stream: YamuxStream): void {
-    if (stream.destroyed || this.#idle.length >= MAX_IDLE_STREAMS) {
-      stream.destroy();
+  #release(connection: Duplex): void {
+    if (connection.destroyed || this.#idle.length >= MAX_IDLE_CONNECTIONS) {
+      connection.destroy();
       return;
     }
-    this.#idle.push({ stream, since: performance.now() });
+    this.#idle.push({ connection, since: performance.now() });
   }
 
-  /** One request and its response on `stream`. */
-  #exchange(
-    stream: YamuxStream,
-    head: string,
-    request: HttpRequest,
-    keepAlive: boolean,
-  ): Promise<HttpResponse> {
+  /** One request and its response on `stream` (a connection). */
+  #exchange(stream: Duplex, head: string, request: HttpRequest, keepAlive: boolean): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       let response: HttpResponse | undefined;
       let finished = false;
@@ -175,7 +185,7 @@ export class TunnelHttpClient {
         } catch (error) {
           fail(
             error instanceof HttpParseError
-              ? new Error(`the agent sent a malformed answer: ${error.message}`)
+              ? new Error(`a malformed answer: ${error.message}`)
               : error as Error,
           );
         }
@@ -184,12 +194,12 @@ export class TunnelHttpClient {
         try {
           parser.close();
         } catch (error) {
-          if (!response) fail(new UnansweredError("the tunnel stream closed before an answer"));
+          if (!response) fail(new UnansweredError("the connection closed before an answer"));
           else fail(error as Error);
         }
       };
       const onError = (error: Error) => fail(response ? error : new UnansweredError(error.message, error));
-      const onClose = () => onError(new Error("the tunnel stream closed before the end of the answer"));
+      const onClose = () => onError(new Error("the connection closed before the end of the answer"));
       const onAbort = () => fail(abortReason(request.signal!));
       const detach = () => {
         stream.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
@@ -237,11 +247,12 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const FRAMING_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection"]);
 
 /** The request line and headers, ready to write; refuses what would break the HTTP framing. */
-export function requestHead(request: HttpRequest): string {
+export function requestHead(request: HttpRequest, host: string): string {
   if (INVALID_PATH.test(request.path) || !request.path.startsWith("/")) {
     throw new TypeError(`invalid request path ${JSON.stringify(request.path)}`);
   }
-  let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: kube-apiserver\r\n`;
+  if (INVALID_PATH.test(host)) throw new TypeError(`invalid host ${JSON.stringify(host)}`);
+  let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${host}\r\n`;
   for (const [name, value] of Object.entries(request.headers)) {
     // The framing is this client's to write.
     if (FRAMING_HEADERS.has(name.toLowerCase())) continue;

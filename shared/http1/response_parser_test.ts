@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HttpParseError, type ResponseHead, ResponseParser } from "./http_response_parser.ts";
+import { HttpParseError, type ResponseHead, ResponseParser } from "./response_parser.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -2,19 +2,19 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
-import { sessionPair } from "../../shared/tunnel/test_util.ts";
-import type { YamuxStream } from "../../shared/tunnel/stream.ts";
-import { type HttpResponse, requestHead, TunnelHttpClient } from "./tunnel_http.ts";
+import { sessionPair } from "../tunnel/test_util.ts";
+import type { YamuxStream } from "../tunnel/stream.ts";
+import { type HttpResponse, KeepAliveHttpClient, requestHead } from "./client.ts";
 
 interface Agent extends AsyncDisposable {
-  client: TunnelHttpClient;
+  client: KeepAliveHttpClient;
   /** Streams the agent side accepted, in order. */
   streams: YamuxStream[];
   /** Requests the agent side's server received: method, url, headers, body. */
   seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[];
 }
 
-/** A TunnelHttpClient whose streams reach a node:http server, as the agent's proxy does. */
+/** A KeepAliveHttpClient whose streams reach a node:http server, as the agent's proxy does. */
 async function agentWith(handler: (request: http.IncomingMessage, response: http.ServerResponse) => void) {
   const seen: Agent["seen"] = [];
   const server = http.createServer(async (request, response) => {
@@ -39,7 +39,7 @@ async function agentWith(handler: (request: http.IncomingMessage, response: http
     },
   });
   const agent: Agent = {
-    client: new TunnelHttpClient(() => pair.client.openStream()),
+    client: new KeepAliveHttpClient(() => pair.client.openStream(), "alpha"),
     streams,
     seen,
     async [Symbol.asyncDispose]() {
@@ -162,14 +162,21 @@ Deno.test("a request already aborted is not sent", async () => {
 });
 
 Deno.test("the request head refuses what would break the framing", () => {
-  assert.throws(() => requestHead({ ...get, path: "/a b" }), /invalid request path/);
-  assert.throws(() => requestHead({ ...get, path: "/a\r\nX-Evil: 1" }), /invalid request path/);
-  assert.throws(() => requestHead({ ...get, path: "a" }), /invalid request path/);
-  assert.throws(() => requestHead({ ...get, headers: { "bad name": "x" } }), /invalid header name/);
-  assert.throws(() => requestHead({ ...get, headers: { "x-a": "1\r\nX-Evil: 1" } }), /invalid character/);
-  assert.throws(() => requestHead({ ...get, headers: { "impersonate-user": "名前" } }), /invalid character/);
+  assert.throws(() => requestHead({ ...get, path: "/a b" }, "alpha"), /invalid request path/);
+  assert.throws(() => requestHead({ ...get, path: "/a\r\nX-Evil: 1" }, "alpha"), /invalid request path/);
+  assert.throws(() => requestHead({ ...get, path: "a" }, "alpha"), /invalid request path/);
+  assert.throws(() => requestHead({ ...get, headers: { "bad name": "x" } }, "alpha"), /invalid header name/);
+  assert.throws(() => requestHead(get, "alpha\r\nX-Evil: 1"), /invalid host/);
+  assert.throws(
+    () => requestHead({ ...get, headers: { "x-a": "1\r\nX-Evil: 1" } }, "alpha"),
+    /invalid character/,
+  );
+  assert.throws(
+    () => requestHead({ ...get, headers: { "impersonate-user": "名前" } }, "alpha"),
+    /invalid character/,
+  );
   assert.equal(
-    requestHead({ ...get, headers: { "impersonate-group": ["a", "b"] } }),
-    "GET /api/v1/namespaces HTTP/1.1\r\nhost: kube-apiserver\r\nimpersonate-group: a\r\nimpersonate-group: b\r\n\r\n",
+    requestHead({ ...get, headers: { "impersonate-group": ["a", "b"] } }, "alpha"),
+    "GET /api/v1/namespaces HTTP/1.1\r\nhost: alpha\r\nimpersonate-group: a\r\nimpersonate-group: b\r\n\r\n",
   );
 });
