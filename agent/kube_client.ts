@@ -1,6 +1,6 @@
 /**
  * The agent's own small JSON client for its kube-apiserver, as its ServiceAccount (not as a hub user):
- * bootstrap and self-update use it. It rides on the proxy's upstream connection pool and credentials.
+ * bootstrap and self-update use it. It uses the proxy's way to the apiserver and its credentials.
  */
 import type { IncomingMessage } from "node:http";
 import { concatBytes } from "../shared/bytes.ts";
@@ -30,7 +30,7 @@ export function createKubeClient(target: KubeTarget): KubeClient {
       const headers: Record<string, string[]> = { accept: ["application/json"] };
       if (payload !== undefined) headers["content-type"] = [contentType];
       return new Promise<KubeResponse>((resolve, reject) => {
-        const request = upstream.request(method, path, headers, "pooled");
+        const request = upstream.request(method, path, headers);
         request.setTimeout(idleTimeoutMs, () => {
           request.destroy(
             new Error(`${method} ${path}: no answer from the apiserver within ${idleTimeoutMs} ms`),

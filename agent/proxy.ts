@@ -18,9 +18,15 @@ import {
   refusalFor,
   upstreamFailureMessage,
 } from "./proxy_context.ts";
-import { downstreamResponseHeaders, kubeStatusBody, upstreamRequestHeaders } from "./proxy_headers.ts";
+import {
+  downstreamResponseHeaders,
+  type HeaderMap,
+  kubeStatusBody,
+  upstreamRequestHeaders,
+} from "./proxy_headers.ts";
 import { forwardUpgrade } from "./proxy_upgrade.ts";
-import { createUpstream, failedToConnect } from "./upstream.ts";
+import { createUpstream, failedBeforeConnecting, failedToConnect } from "./upstream.ts";
+import type { IncomingResponse } from "../shared/http1/client.ts";
 
 export type { KubeProxyStats } from "./proxy_context.ts";
 
@@ -153,41 +159,53 @@ function hasBody(request: http.IncomingMessage): boolean {
 
 function forward(context: ProxyContext, request: http.IncomingMessage, response: http.ServerResponse): void {
   const headers = upstreamRequestHeaders(request.rawHeaders, false);
-  // Deno's node:http client re-sends a request whose pooled connection turns out to be closed. That suits
-  // bodiless requests, but a request with a body must never be sent twice (and Deno's replay of the body
-  // can stall), so those get a connection of their own, which is never retried.
-  const withBody = hasBody(request);
-  const upstream = context.upstream.request(
-    request.method ?? "GET",
-    request.url ?? "/",
-    headers,
-    withBody ? "fresh" : "pooled",
+  if (hasBody(request)) forwardWithBody(context, request, response, headers);
+  else forwardBodiless(context, request, response, headers);
+}
+
+/** Gets, lists, watches, logs: on a kept-alive apiserver connection, through our own HTTP/1.1 client. */
+function forwardBodiless(
+  context: ProxyContext,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  headers: HeaderMap,
+): void {
+  const abort = new AbortController();
+  response.once("close", () => {
+    if (!response.writableFinished) abort.abort(new Error("the hub closed the stream"));
+  });
+  // Reading the (empty) request lets node:http reuse the connection.
+  request.resume();
+  context.upstream.send(request.method ?? "GET", request.url ?? "/", headers, abort.signal).then(
+    (upstreamResponse) => relayResponse(context, response, upstreamResponse),
+    (error: Error) => {
+      // The hub went away first: nobody to answer.
+      if (abort.signal.aborted) return;
+      reportUpstreamError(context, request, response, error, failedBeforeConnecting(error));
+    },
   );
+}
+
+/**
+ * A request with a body must never be sent twice, so it gets a connection of its own, which is never
+ * retried (node:https, which streams the body as it arrives).
+ */
+function forwardWithBody(
+  context: ProxyContext,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  headers: HeaderMap,
+): void {
+  const upstream = context.upstream.request(request.method ?? "GET", request.url ?? "/", headers);
   let clientGone = false;
-  const abortUpstream = () => {
+  response.once("close", () => {
     if (response.writableFinished) return;
     clientGone = true;
     upstream.destroy();
-  };
-  response.once("close", abortUpstream);
-  upstream.on("response", (upstreamResponse) => {
-    if (upstreamResponse.statusCode === 401) context.target.credentialsRejected();
-    response.writeHead(
-      upstreamResponse.statusCode ?? 502,
-      upstreamResponse.statusMessage,
-      downstreamResponseHeaders(upstreamResponse.rawHeaders),
-    );
-    // A watch may send its first event minutes later; the client must see the status and headers now.
-    // A body of known length comes at once, and the headers then go out with its first bytes.
-    if (upstreamResponse.headers["content-length"] === undefined) response.flushHeaders();
-    upstreamResponse.pipe(response);
-    upstreamResponse.once("close", () => {
-      // A response cut off upstream must not look complete downstream.
-      if (!upstreamResponse.complete) response.destroy();
-    });
   });
+  upstream.on("response", (upstreamResponse) => relayResponse(context, response, upstreamResponse));
   upstream.on("error", (error) => {
-    // The client went away first: nobody to answer.
+    // The hub went away first: nobody to answer.
     if (clientGone) return;
     if (response.headersSent) {
       response.destroy();
@@ -195,13 +213,30 @@ function forward(context: ProxyContext, request: http.IncomingMessage, response:
     }
     reportUpstreamError(context, request, response, error, failedToConnect(upstream));
   });
-  if (withBody) {
-    request.pipe(upstream);
-  } else {
-    // Reading the (empty) request lets node:http reuse the connection.
-    request.resume();
-    upstream.end();
-  }
+  request.pipe(upstream);
+}
+
+/** The apiserver's answer, streamed back as it comes. */
+function relayResponse(
+  context: ProxyContext,
+  response: http.ServerResponse,
+  upstreamResponse: IncomingResponse,
+) {
+  if (upstreamResponse.statusCode === 401) context.target.credentialsRejected();
+  response.writeHead(
+    upstreamResponse.statusCode ?? 502,
+    upstreamResponse.statusMessage,
+    downstreamResponseHeaders(upstreamResponse.rawHeaders),
+  );
+  // A watch may send its first event minutes later; the client must see the status and headers now.
+  // A body of known length comes at once, and the headers then go out with its first bytes.
+  if (upstreamResponse.headers["content-length"] === undefined) response.flushHeaders();
+  upstreamResponse.pipe(response);
+  // A response cut off upstream must not look complete downstream.
+  upstreamResponse.once("error", () => response.destroy());
+  upstreamResponse.once("close", () => {
+    if (!upstreamResponse.complete) response.destroy();
+  });
 }
 
 function reportUpstreamError(

@@ -70,7 +70,7 @@ export function forwardUpgrade(
   open.track(client, context.upgraded);
 
   const headers = upstreamRequestHeaders(request.rawHeaders, true);
-  const upstream = context.upstream.request(request.method ?? "GET", request.url ?? "/", headers, "fresh");
+  const upstream = context.upstream.request(request.method ?? "GET", request.url ?? "/", headers);
   const abort = () => upstream.destroy();
   client.once("close", abort);
 
