@@ -12,7 +12,8 @@ import { httpStatusError, isKubeStatus, kubeStatusError, toConnectError } from "
 import type { Identity } from "../auth/identity.ts";
 import type { ClusterRegistry } from "./registry.ts";
 import { openSpdyChannels, spdyPlanFor } from "./spdy_channels.ts";
-import { connectWebSocket, UpgradeRefusedError, type WebSocketClient, WebSocketError } from "./websocket.ts";
+import { UpgradeRefusedError } from "./upgrade_answer.ts";
+import { connectWebSocket, type WebSocketClient, WebSocketError } from "./websocket.ts";
 
 /**
  * A connection carrying channel-framed messages (first byte the channel, as in channel_protocol.ts): a

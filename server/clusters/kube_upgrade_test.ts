@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { openClusterWebSocket, upgradeError } from "./kube_upgrade.ts";
-import { UpgradeRefusedError, WebSocketError } from "./websocket.ts";
+import { UpgradeRefusedError } from "./upgrade_answer.ts";
+import { WebSocketError } from "./websocket.ts";
 import { type RawPeer, startRawServer } from "./test_websocket_server.ts";
 
 const encoder = new TextEncoder();
@@ -17,7 +18,7 @@ Deno.test("a refused upgrade maps through the error table by the apiserver's Sta
     message: 'pods "app" is forbidden: User "bob" cannot create resource "pods/exec"',
   };
   const error = upgradeError(
-    new UpgradeRefusedError(403, "Forbidden", {}, encoder.encode(JSON.stringify(forbidden))),
+    new UpgradeRefusedError("WebSocket", 403, "Forbidden", {}, encoder.encode(JSON.stringify(forbidden))),
     request,
   );
   assert.equal(error.code, Code.PermissionDenied);
@@ -30,17 +31,23 @@ Deno.test("a refused upgrade maps through the error table by the apiserver's Sta
     message: 'pods "x" not found',
   };
   assert.equal(
-    upgradeError(new UpgradeRefusedError(404, "", {}, encoder.encode(JSON.stringify(notFound))), request)
+    upgradeError(
+      new UpgradeRefusedError("WebSocket", 404, "", {}, encoder.encode(JSON.stringify(notFound))),
+      request,
+    )
       .code,
     Code.NotFound,
   );
   // Plain text answers (a proxy, the mux) map by HTTP status; the agent's 503 means the cluster is down.
   assert.equal(
-    upgradeError(new UpgradeRefusedError(404, "", {}, encoder.encode("404 page not found")), request).code,
+    upgradeError(
+      new UpgradeRefusedError("WebSocket", 404, "", {}, encoder.encode("404 page not found")),
+      request,
+    ).code,
     Code.NotFound,
   );
   assert.equal(
-    upgradeError(new UpgradeRefusedError(503, "", {}, new Uint8Array(0)), request).code,
+    upgradeError(new UpgradeRefusedError("WebSocket", 503, "", {}, new Uint8Array(0)), request).code,
     Code.Unavailable,
   );
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { refusedWebSocketOnly } from "./kube_upgrade.ts";
 import { EXEC_SPDY_PROTOCOLS, PORT_FORWARD_SPDY_PROTOCOL, spdyPlanFor } from "./spdy_channels.ts";
-import { UpgradeRefusedError } from "./websocket.ts";
+import { UpgradeRefusedError } from "./upgrade_answer.ts";
 
 const streamTypes = (path: string, protocol: string) =>
   spdyPlanFor(path)!.streams(protocol).map((s) => [s.channel, s.headers[0][1], s.receives, s.sends]);
@@ -51,7 +51,7 @@ Deno.test("SPDY is tried after WebSocket refusals SPDY may not share, not after 
     new TextEncoder().encode(
       JSON.stringify({ kind: "Status", status: "Failure", code, reason, message: reason }),
     );
-  const refused = (code: number, body: Uint8Array) => new UpgradeRefusedError(code, "", {}, body);
+  const refused = (code: number, body: Uint8Array) => new UpgradeRefusedError("SPDY", code, "", {}, body);
   assert.equal(refusedWebSocketOnly(refused(400, new TextEncoder().encode("WebSocket not allowed"))), true);
   assert.equal(refusedWebSocketOnly(refused(400, status(400, "BadRequest"))), true);
   assert.equal(refusedWebSocketOnly(refused(403, new TextEncoder().encode("blocked by proxy"))), true);

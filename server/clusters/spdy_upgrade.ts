@@ -15,24 +15,15 @@ import {
   refusalBody,
   refusalBodyComplete,
   type ResponseHead,
+  UpgradeRefusedError,
+  type UpgradeRequest,
 } from "./upgrade_answer.ts";
-import { UpgradeRefusedError } from "./websocket.ts";
 
 export const SPDY_UPGRADE = "SPDY/3.1";
 export const STREAM_PROTOCOL_HEADER = "X-Stream-Protocol-Version";
 
-export interface SpdyUpgradeRequest {
-  /** Request target: path and query. */
-  path: string;
-  host: string;
-  /** Stream protocols offered, preferred first (one header each). */
-  protocols: readonly string[];
-  /** Extra request headers; a name may repeat. */
-  headers?: readonly (readonly [string, string])[];
-  signal?: AbortSignal;
-  /** Time limit for the server's answer (default 30 s). */
-  timeoutMs?: number;
-}
+/** The stream protocols go out as X-Stream-Protocol-Version headers, one each. */
+export type SpdyUpgradeRequest = UpgradeRequest;
 
 export interface SpdyUpgraded {
   /** The stream protocol the server chose ("" when it named none). */
@@ -90,9 +81,7 @@ export function requestSpdyUpgrade(socket: Duplex, request: SpdyUpgradeRequest):
     const refuse = () => {
       const parsed = head!;
       const body = refusalBody(parsed, bodySoFar());
-      const refusal = new UpgradeRefusedError(parsed.status, parsed.statusText, parsed.headers, body);
-      refusal.message = `the server refused the SPDY upgrade: HTTP ${parsed.status} ${parsed.statusText}`;
-      fail(refusal);
+      fail(new UpgradeRefusedError("SPDY", parsed.status, parsed.statusText, parsed.headers, body));
     };
     const refusalComplete = () => refusalBodyComplete(head!, bodySoFar());
     function onEnd(): void {

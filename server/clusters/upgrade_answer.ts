@@ -3,10 +3,25 @@
  * reading the server's answer head and, when it refuses, the error body (usually an apiserver Status).
  */
 import { concatBytes } from "../../shared/bytes.ts";
+import { indexOfHeadEnd, parseHeadLines } from "../../shared/http1/response_head.ts";
 
 /** Longest answer head accepted, and how much of a refusal's body is kept. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
+
+/** What every upgrade request (WebSocket, SPDY) names. */
+export interface UpgradeRequest {
+  /** Request target: path and query. */
+  path: string;
+  host: string;
+  /** Subprotocols offered, preferred first. */
+  protocols: readonly string[];
+  /** Extra request headers; a name may repeat. */
+  headers?: readonly (readonly [string, string])[];
+  signal?: AbortSignal;
+  /** Time limit for the server's answer to the upgrade request (default 30 s). */
+  timeoutMs?: number;
+}
 
 export interface ResponseHead {
   status: number;
@@ -27,28 +42,33 @@ export function encodeRequestHead(lines: readonly string[], what: string): Uint8
   return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
 }
 
-/** Where the head ends (the index of its blank line's CR), or -1 while it is incomplete. */
-export function indexOfHeadEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
-  }
-  return -1;
-}
+export { indexOfHeadEnd };
 
 /** The status line and headers, or undefined when the text is not an HTTP/1.x answer. */
 export function parseHead(text: string): ResponseHead | undefined {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) return undefined;
+  const lines = parseHeadLines(text);
+  if (!lines) return undefined;
   const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+  for (const [field, value] of lines.fields) {
+    const name = field.toLowerCase();
     headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
   }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
+  return { status: lines.status, statusText: lines.statusText, headers };
+}
+
+/** The server answered an upgrade request with something other than 101. */
+export class UpgradeRefusedError extends Error {
+  constructor(
+    /** What the upgrade was to, for the message: "WebSocket", "SPDY". */
+    upgrade: string,
+    readonly status: number,
+    readonly statusText: string,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: Uint8Array,
+  ) {
+    super(`the server refused the ${upgrade} upgrade: HTTP ${status} ${statusText}`);
+    this.name = "UpgradeRefusedError";
+  }
 }
 
 /** Whether `body` (the bytes after a refusal's head so far) holds all of the refusal's body worth keeping. */

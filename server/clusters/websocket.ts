@@ -21,6 +21,8 @@ import {
   refusalBody,
   refusalBodyComplete,
   type ResponseHead,
+  UpgradeRefusedError,
+  type UpgradeRequest,
 } from "./upgrade_answer.ts";
 
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -38,34 +40,11 @@ export const CLOSE_NORMAL = 1000;
 export const CLOSE_PROTOCOL_ERROR = 1002;
 export const CLOSE_TOO_BIG = 1009;
 
-export interface WebSocketRequest {
-  /** Request target: path and query. */
-  path: string;
-  host: string;
-  /** Subprotocols offered, preferred first. */
-  protocols: readonly string[];
-  /** Extra request headers; a name may repeat. */
-  headers?: readonly (readonly [string, string])[];
-  signal?: AbortSignal;
-  /** Time limit for the server's answer to the upgrade request (default 30 s). */
-  timeoutMs?: number;
+export interface WebSocketRequest extends UpgradeRequest {
   /** Largest message accepted (default 16 MiB); a larger one fails the connection. */
   maxMessageBytes?: number;
   /** Received bytes queued before the socket is paused (default 256 KiB). */
   highWaterBytes?: number;
-}
-
-/** The server answered the upgrade request with something other than 101. */
-export class UpgradeRefusedError extends Error {
-  constructor(
-    readonly status: number,
-    readonly statusText: string,
-    readonly headers: Readonly<Record<string, string>>,
-    readonly body: Uint8Array,
-  ) {
-    super(`the server refused the WebSocket upgrade: HTTP ${status} ${statusText}`);
-    this.name = "UpgradeRefusedError";
-  }
 }
 
 /** The peer broke the WebSocket protocol, or the connection ended without a close handshake. */
@@ -310,7 +289,9 @@ export class WebSocketClient {
   #collectRefusal(head: ResponseHead): void {
     const settle = () => {
       const body = refusalBody(head, this.#received.peek(this.#received.length));
-      this.#failHandshake(new UpgradeRefusedError(head.status, head.statusText, head.headers, body));
+      this.#failHandshake(
+        new UpgradeRefusedError("WebSocket", head.status, head.statusText, head.headers, body),
+      );
     };
     const complete = () => refusalBodyComplete(head, this.#received.peek(this.#received.length));
     // From here on, every arrival (and the end of the connection) checks whether the body is complete.

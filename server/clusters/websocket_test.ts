@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  applyMask,
-  connectWebSocket,
-  encodeFrame,
-  UpgradeRefusedError,
-  WebSocketError,
-} from "./websocket.ts";
+import { applyMask, connectWebSocket, encodeFrame, WebSocketError } from "./websocket.ts";
+import { UpgradeRefusedError } from "./upgrade_answer.ts";
 import { connectTcp, type RawPeer, startRawServer } from "./test_websocket_server.ts";
 
 const encoder = new TextEncoder();

@@ -7,6 +7,7 @@
  * Only what a client of the kube-apiserver meets is supported: interim 1xx answers are skipped (an
  * upgrade's 101 is the caller's to handle), chunk extensions and trailers are read and dropped.
  */
+import { indexOfHeadEnd, parseHeadLines } from "./response_head.ts";
 
 export interface ResponseHead {
   status: number;
@@ -142,7 +143,8 @@ export class ResponseParser {
       searchFrom = Math.max(0, this.#pending.length - 3);
       input = join(this.#pending, input);
     }
-    const end = headEnd(input, searchFrom);
+    const blank = indexOfHeadEnd(input, searchFrom);
+    const end = blank < 0 ? -1 : blank + 4;
     if (end < 0) {
       if (input.length > MAX_HEAD_BYTES) {
         throw new HttpParseError(`a response head above ${MAX_HEAD_BYTES} bytes`);
@@ -222,35 +224,26 @@ export class ResponseParser {
   }
 }
 
-/** Index just after the CRLFCRLF that ends a head, or -1. */
-function headEnd(bytes: Uint8Array, from: number): number {
-  for (let i = bytes.indexOf(CR, from); i >= 0 && i + 3 < bytes.length; i = bytes.indexOf(CR, i + 1)) {
-    if (bytes[i + 1] === LF && bytes[i + 2] === CR && bytes[i + 3] === LF) return i + 4;
-  }
-  return -1;
-}
-
 function parseHead(text: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const status = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
-  if (!status) {
-    throw new HttpParseError(`not an HTTP/1.1 status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
+  const lines = parseHeadLines(text);
+  if (!lines) {
+    throw new HttpParseError(
+      `not an HTTP/1.1 status line: ${JSON.stringify(text.split("\r\n")[0].slice(0, 80))}`,
+    );
+  }
+  if (lines.malformedLine !== undefined) {
+    throw new HttpParseError(`a malformed header line: ${JSON.stringify(lines.malformedLine.slice(0, 80))}`);
   }
   const headers: Record<string, string | string[]> = {};
   const rawHeaders: string[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new HttpParseError(`a malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
-    const name = line.slice(0, colon).trim();
-    const value = line.slice(colon + 1).trim();
+  for (const [name, value] of lines.fields) {
     rawHeaders.push(name, value);
     const key = name.toLowerCase();
     const existing = headers[key];
     if (key === "set-cookie") headers[key] = [...(existing ?? []), value];
     else headers[key] = existing === undefined ? value : `${existing}, ${value}`;
   }
-  return { status: Number(status[1]), statusMessage: status[2] ?? "", headers, rawHeaders };
+  return { status: lines.status, statusMessage: lines.statusText, headers, rawHeaders };
 }
 
 function headerText(value: string | string[] | undefined): string {
