@@ -86,14 +86,13 @@ interface DirectResponse {
 interface DirectClient {
   /** The apiserver's URL from the kubeconfig. */
   server: URL;
-  get(path: string, headers: Record<string, string | string[]>): Promise<DirectResponse>;
-  request(method: string, path: string, body?: unknown, contentType?: string): Promise<DirectResponse>;
-  /** A request whose body the caller reads until `signal` aborts. */
-  stream(
+  /** A GET with extra headers; with `signal`, the caller may read its body until it aborts (a watch). */
+  get(
     path: string,
-    signal: AbortSignal,
     headers?: Record<string, string | string[]>,
+    signal?: AbortSignal,
   ): Promise<DirectResponse>;
+  request(method: string, path: string, body?: unknown, contentType?: string): Promise<DirectResponse>;
   close(): void;
 }
 
@@ -144,9 +143,8 @@ async function directClient(kubeconfig: string, port?: number): Promise<DirectCl
     });
   return {
     server,
-    get: (path, headers) => send("GET", path, undefined, undefined, undefined, headers),
+    get: (path, headers, signal) => send("GET", path, undefined, undefined, signal, headers),
     request: (method, path, body, contentType) => send(method, path, body, contentType),
-    stream: (path, signal, headers) => send("GET", path, undefined, undefined, signal, headers),
     close: () => agent.destroy(),
   };
 }
@@ -634,10 +632,10 @@ async function directWatch(
   onEvent: OnWatchEvent,
 ): Promise<void> {
   try {
-    const response = await admin.stream(
+    const response = await admin.get(
       `/api/v1/namespaces/${namespace}/configmaps?watch=1&labelSelector=bench%3Dwatch&allowWatchBookmarks=true`,
-      signal,
       { "impersonate-user": alice.user, "impersonate-group": alice.groups },
+      signal,
     );
     if (response.status !== 200) throw new Error(`direct watch: HTTP ${response.status}`);
     const decoder = new TextDecoder();
